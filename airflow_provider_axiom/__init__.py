@@ -24,13 +24,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.hooks.axiom"]}],
-        "operators": [
-            {"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.operators.axiom"]}
-        ],
+        "operators": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.operators.axiom"]}],
         "sensors": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.sensors.axiom"]}],
-        "triggers": [
-            {"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.triggers.axiom"]}
-        ],
+        "triggers": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.triggers.axiom"]}],
         "connection-types": [
             {
                 "connection-type": "axiom",
@@ -52,12 +48,12 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "Retries of a failed call inside one hook call (backoff with jitter). Default 5.",
+                        "description": "Retries of a failed call within one hook call. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0},
                     },
                     "rate_limit_per_minute": {
                         "label": "Rate limit (calls per minute)",
-                        "description": "Client-side cap per API key in this process. Default 100, the documented limit.",
+                        "description": "Client-side cap per API key per process. Default 100.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                 },

@@ -1,0 +1,473 @@
+"""Errors raised by the axiom.ai provider, and the one table that classifies API failures.
+
+Two families, chosen by the API's documented retry rules:
+
+* **Retryable** errors subclass :class:`AirflowException`: the task's ``retries`` apply
+  (HTTP 429, 5xx, 408, timeouts, dropped connections, non-JSON answers from a gateway, a run
+  that ended in ``Failure``).
+* **Permanent** errors subclass :class:`AirflowFailException`: the task fails at once, because
+  retrying cannot help (400, 401, 402, 403, 404, 405, 410, 422 and any other 4xx).
+
+Every error carries ``status_code`` (``None`` when no HTTP answer arrived), ``api_message`` (what
+the API or gateway said) and ``hint`` (what to do). No error ever carries the API key: the key
+is never part of what is formatted, and :func:`redact` scrubs it from any text as a last line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+__all__ = [
+    "AxiomApiError",
+    "AxiomAuthError",
+    "AxiomBadRequestError",
+    "AxiomBadResponseError",
+    "AxiomConnectionError",
+    "AxiomError",
+    "AxiomNotFoundError",
+    "AxiomQuotaError",
+    "AxiomRateLimitError",
+    "AxiomRunFailedError",
+    "AxiomRunTimeoutError",
+    "AxiomServerError",
+    "AxiomTriggerUncertainError",
+    "classify_response",
+    "classify_transport_error",
+    "extract_error_message",
+]
+
+
+class AxiomError(Exception):
+    """Base of every provider error: ``status_code``, ``api_message`` and ``hint``."""
+
+    retryable: bool = False
+    default_hint: str = ""
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        status_code: int | None = None,
+        api_message: str | None = None,
+        hint: str | None = None,
+        endpoint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.summary = summary
+        self.status_code = status_code
+        self.api_message = api_message
+        self.hint = self.default_hint if hint is None else hint
+        self.endpoint = endpoint
+        self.retry_after = retry_after
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f" [{self.endpoint}]" if self.endpoint else ""
+        http = f" (HTTP {self.status_code})" if self.status_code is not None else ""
+        text = f"{self.summary}{where}{http}"
+        if self.api_message and self.api_message not in self.summary:
+            text += f": {self.api_message.rstrip('. ')}"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep errors picklable (Airflow may ship them between processes).
+        return (_rebuild, (type(self), self.summary, self.__dict__.copy()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code!r}, api_message={self.api_message!r})"
+
+
+def _rebuild(cls: type[AxiomError], summary: str, state: dict[str, Any]) -> AxiomError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, summary)
+    err.__dict__.update(state)
+    err.args = (err._render(),)
+    return err
+
+
+# --------------------------------------------------------------------------- retryable
+
+
+class AxiomRetryableError(AxiomError, AirflowException):  # type: ignore[misc]
+    """A failure that may pass on its own; the task's ``retries`` apply."""
+
+    retryable = True
+
+
+class AxiomRateLimitError(AxiomRetryableError):
+    """HTTP 429 or "Rate limit exceeded": over 100 calls per rolling minute for this key."""
+
+    default_hint = (
+        "The API allows 100 calls per minute per key across all endpoints; "
+        "lower rate_limit_per_minute in the connection or poll less often"
+    )
+
+
+class AxiomServerError(AxiomRetryableError):
+    """HTTP 5xx or 408: a transient problem on the axiom.ai side."""
+
+    default_hint = "A transient server-side problem; it is retried with backoff"
+
+
+class AxiomBadResponseError(AxiomServerError):
+    """An answer that is not the API's JSON (an HTML page or truncated body from a gateway or proxy)."""
+
+    default_hint = "A gateway or proxy answered instead of the API; check the connection's Base URL if it persists"
+
+
+class AxiomConnectionError(AxiomRetryableError):
+    """No answer: connect or read timeout, connection refused or dropped."""
+
+    default_hint = "Check that the connection's Base URL is reachable; the call is retried with backoff"
+
+    def __init__(self, summary: str, *, safe_to_resend: bool = False, **kwargs: Any) -> None:
+        #: True when the request surely never reached the server (a connect failure).
+        self.safe_to_resend = safe_to_resend
+        super().__init__(summary, **kwargs)
+
+
+class AxiomRunFailedError(AxiomRetryableError):
+    """The run finished with ``Failure``. Retryable: the DAG's ``retries`` decide."""
+
+    default_hint = "See the run report description and the viewer link for details"
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        description: str | None = None,
+        viewer_url: str | None = None,
+        automation_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.description = description
+        self.viewer_url = viewer_url
+        self.automation_name = automation_name
+        super().__init__(summary, **kwargs)
+
+    def _render(self) -> str:
+        text = self.summary
+        if self.description:
+            text += f"\nRun report:\n{self.description}"
+        if self.viewer_url:
+            text += f"\nViewer: {self.viewer_url}"
+        return text
+
+
+class AxiomRunTimeoutError(AxiomRetryableError):
+    """The run did not finish before the task's ``timeout``; the remote run was asked to stop."""
+
+    default_hint = "Raise the operator's timeout, or check the automation in the axiom.ai dashboard"
+
+
+# --------------------------------------------------------------------------- permanent
+
+
+class AxiomPermanentError(AxiomError, AirflowFailException):  # type: ignore[misc]
+    """A failure that retrying cannot fix; the task fails at once."""
+
+
+class AxiomAuthError(AxiomPermanentError):
+    """HTTP 401 (or "Invalid key" / "Unable to authenticate"): the API key is missing, wrong or rotated."""
+
+    default_hint = (
+        "Set the connection's API key (password field); generating a new key in the axiom.ai "
+        "dashboard invalidates the old one"
+    )
+
+
+class AxiomQuotaError(AxiomPermanentError):
+    """HTTP 403 / "Quota exceeded": the account used its cloud runtime allowance for the period."""
+
+    default_hint = "Wait for the billing period to reset or upgrade the plan (see get_remaining_runtime())"
+
+
+class AxiomNotFoundError(AxiomPermanentError):
+    """HTTP 404 / "Task not found": no automation with that exact name (case and spaces matter)."""
+
+    default_hint = "Names are case- and whitespace-sensitive; copy the name exactly from the axiom.ai dashboard"
+
+    def __init__(self, summary: str, *, suggestions: list[str] | None = None, **kwargs: Any) -> None:
+        self.suggestions = list(suggestions or [])
+        super().__init__(summary, **kwargs)
+
+    def _render(self) -> str:
+        text = super()._render()
+        if self.suggestions:
+            text += ". Did you mean: " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        return text
+
+
+class AxiomBadRequestError(AxiomPermanentError):
+    """HTTP 400/405/410/422, or input rejected before sending: the request itself is wrong."""
+
+    default_hint = "Fix the request; see the message for the field at fault"
+
+
+class AxiomApiError(AxiomPermanentError):
+    """Any other error the API reports (an unknown message or 4xx): not retried, message shown."""
+
+    default_hint = "An error this provider does not recognise; it is not retried"
+
+
+class AxiomTriggerUncertainError(AxiomPermanentError):
+    """A ``/trigger`` may have started a run but its answer was lost and run reports could not confirm it.
+
+    Not retried, because a blind re-send could start a second, billed run.
+    """
+
+    default_hint = "Check the axiom.ai dashboard for a run that started at this time; clear the task to trigger again"
+
+
+# --------------------------------------------------------------------------- message extraction
+
+
+def extract_error_message(body: Any) -> tuple[str | None, str | None]:
+    """Return ``(message, code)`` from the error shapes APIs and gateways use, or ``(None, None)``.
+
+    Shapes read: axiom.ai ``{"status": "error", "message"}``; ``{"kind", "message"}``;
+    ``{"error", "code", "statusCode"}`` (``error`` a string or an object); GraphQL
+    ``{"errors": [{"message", "extensions": {"code"}}]}``; RFC 9457 ``{"title", "detail"}``.
+    """
+    if not isinstance(body, Mapping):
+        return None, None
+    code = body.get("code") or body.get("kind")
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+        first = errors[0]
+        ext = first.get("extensions")
+        gql_code = ext.get("code") if isinstance(ext, Mapping) else None
+        return _text(first.get("message")), _text(gql_code or code)
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        return _text(error.get("message") or error.get("detail")), _text(error.get("code") or code)
+    if "title" in body or "detail" in body:  # RFC 9457 problem details
+        parts = [p for p in (_text(body.get("title")), _text(body.get("detail"))) if p]
+        return (": ".join(parts) or None), _text(code or body.get("type"))
+    message = body.get("message")
+    if message is None and isinstance(error, str):
+        message = error
+    elif isinstance(error, str) and message is not None and error not in str(message):
+        message = f"{error}: {message}"
+    return _text(message), _text(code)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _is_error_body(body: Any) -> bool:
+    if not isinstance(body, Mapping):
+        return False
+    status = body.get("status")
+    if isinstance(status, str) and status.lower() in ("error", "fail", "failed"):
+        return True
+    return any(k in body for k in ("error", "errors")) or ("title" in body and "detail" in body)
+
+
+# --------------------------------------------------------------------------- the table
+
+# HTTP status -> class, as in the API's error-code table (DH-errors) and the retry rules:
+# "always retry on 429 and 5xx; never retry on 400, 401, 403, 404".
+STATUS_TABLE: dict[int, type[AxiomError]] = {
+    400: AxiomBadRequestError,
+    401: AxiomAuthError,
+    402: AxiomQuotaError,  # Payment Required: plan or billing
+    403: AxiomQuotaError,  # "Your account is over its quota for the billing period"
+    404: AxiomNotFoundError,
+    405: AxiomBadRequestError,
+    408: AxiomServerError,  # request timeout: safe to retry
+    410: AxiomBadRequestError,
+    422: AxiomBadRequestError,
+    429: AxiomRateLimitError,
+}
+
+# Message -> class, as in the API's error-message tables (DH-errors, DH-trigger, DH-trouble).
+# Matched case-insensitively against the start of the message.
+MESSAGE_TABLE: list[tuple[str, type[AxiomError]]] = [
+    ("invalid key", AxiomAuthError),
+    ("unable to authenticate", AxiomAuthError),
+    ("you must have a pro subscription", AxiomAuthError),
+    ("quota exceeded", AxiomQuotaError),
+    ("task not found", AxiomNotFoundError),
+    ("run not found", AxiomNotFoundError),
+    ("automation not found", AxiomNotFoundError),
+    ("rate limit exceeded", AxiomRateLimitError),
+    ("too many requests", AxiomRateLimitError),
+    ("missing task name", AxiomBadRequestError),
+    ("data must be sent as an array of arrays", AxiomBadRequestError),
+    ("queue full", AxiomServerError),
+]
+
+SUMMARIES: dict[type[AxiomError], str] = {
+    AxiomAuthError: "axiom.ai rejected the API key",
+    AxiomQuotaError: "axiom.ai quota exceeded",
+    AxiomNotFoundError: "axiom.ai could not find it",
+    AxiomBadRequestError: "axiom.ai rejected the request",
+    AxiomRateLimitError: "axiom.ai rate limit exceeded",
+    AxiomServerError: "axiom.ai server error",
+    AxiomBadResponseError: "axiom.ai answered with something that is not the API's JSON",
+    AxiomApiError: "axiom.ai reported an error",
+}
+
+
+def _class_for_status(status_code: int) -> type[AxiomError] | None:
+    if status_code < 400:
+        return None
+    if status_code in STATUS_TABLE:
+        return STATUS_TABLE[status_code]
+    if status_code >= 500:
+        return AxiomServerError
+    return AxiomApiError  # any other 4xx: permanent
+
+
+def _class_for_message(message: str | None) -> type[AxiomError] | None:
+    if not message:
+        return None
+    lowered = message.strip().lower()
+    for prefix, cls in MESSAGE_TABLE:
+        if lowered.startswith(prefix):
+            return cls
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        date = headers.get("date")
+        now = parsedate_to_datetime(date) if date else None
+        if now is None:
+            import datetime as _dt
+
+            now = _dt.datetime.now(_dt.timezone.utc)
+        return max(0.0, (when - now).total_seconds())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def classify_response(
+    status_code: int,
+    body: Any,
+    *,
+    raw_text: str = "",
+    headers: Mapping[str, str] | None = None,
+    endpoint: str | None = None,
+    secret: str | None = None,
+) -> AxiomError | None:
+    """Return the error an HTTP answer stands for, or ``None`` if it is a success.
+
+    ``body`` is the parsed JSON, or ``_NOT_JSON`` when the body could not be parsed. The HTTP
+    status is the canonical signal (as the API's docs say); the message refines the class
+    when both agree on retryability, and decides alone when an error comes with HTTP 2xx.
+    """
+    headers = headers or {}
+    not_json = body is NOT_JSON
+    message, code = (None, None) if not_json else extract_error_message(body)
+    if message is None and not_json and raw_text:
+        message = _snippet(raw_text)
+    if message is not None and secret:
+        message = redact(message, secret)
+
+    by_status = _class_for_status(status_code)
+    if by_status is None and not not_json and not _is_error_body(body):
+        return None  # a success
+    by_message = _class_for_message(message)
+
+    cls: type[AxiomError]
+    if by_status is None:
+        # HTTP 2xx but not JSON: a gateway page or a truncated body
+        cls = AxiomBadResponseError if not_json else by_message or AxiomApiError
+    elif by_message is not None and by_message.retryable == by_status.retryable:
+        cls = by_message
+    else:
+        cls = by_status
+    if not_json and cls is AxiomServerError:
+        cls = AxiomBadResponseError
+
+    hint = None
+    if cls is AxiomNotFoundError and not_json:
+        hint = "The URL answered 404 with no API error: check the connection's Base URL (it should end in /api/v3)"
+    if code and message and code not in message:
+        message = f"{message} (code {code})"
+    return cls(
+        SUMMARIES.get(cls, "axiom.ai error"),
+        status_code=status_code,
+        api_message=message,
+        hint=hint,
+        endpoint=endpoint,
+        retry_after=_retry_after(headers),
+    )
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+
+NOT_JSON: Any = _NotJson()
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+# Transport failures. "safe_to_resend" is False when the request may have reached the server.
+_TRANSPORT_TABLE: list[tuple[type[Exception], str, bool]] = [
+    (httpx.ConnectTimeout, "timed out connecting to axiom.ai", True),
+    (httpx.ConnectError, "could not connect to axiom.ai", True),
+    (httpx.PoolTimeout, "timed out waiting for a free connection", True),
+    (httpx.ReadTimeout, "timed out waiting for axiom.ai to answer", False),
+    (httpx.WriteTimeout, "timed out sending the request", False),
+    (httpx.RemoteProtocolError, "the connection was dropped before a full answer", False),
+    (httpx.ReadError, "the connection was dropped while reading the answer", False),
+    (httpx.WriteError, "the connection was dropped while sending", False),
+    (httpx.TransportError, "network error talking to axiom.ai", False),
+]
+
+
+def classify_transport_error(exc: Exception, *, endpoint: str | None = None) -> AxiomConnectionError:
+    """Map an httpx transport exception to :class:`AxiomConnectionError`.
+
+    ``err.safe_to_resend`` tells whether the request surely never reached the server (connect
+    failures), which matters for ``/trigger``: anything else may have started a run.
+    """
+    for exc_type, summary, safe in _TRANSPORT_TABLE:
+        if isinstance(exc, exc_type):
+            return AxiomConnectionError(summary, api_message=type(exc).__name__, endpoint=endpoint, safe_to_resend=safe)
+    return AxiomConnectionError("network error talking to axiom.ai", api_message=type(exc).__name__, endpoint=endpoint)
+
+
+def safe_to_resend(err: AxiomError) -> bool:
+    """True when a failed call surely did not reach the API (so a re-send cannot duplicate work)."""
+    if isinstance(err, AxiomConnectionError):
+        return err.safe_to_resend
+    # "The automation does not run" on a 429 (DH-rate)
+    return isinstance(err, AxiomRateLimitError)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Replace every occurrence of ``secret`` in ``text``."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "***")
+    return text
