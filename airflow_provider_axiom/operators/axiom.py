@@ -1,0 +1,214 @@
+"""``AxiomTriggerAutomationOperator``: trigger an axiom.ai automation, wait for it, return its output rows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.configuration import conf
+
+from airflow_provider_axiom._core import TriggerResult, normalize_data, validate_name
+from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher
+from airflow_provider_axiom._waiting import (
+    as_timedelta,
+    complete_from_event,
+    settle,
+    stop_remote_run,
+    utcnow,
+    wait_in_worker,
+)
+from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomRunTimeoutError
+from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+log = logging.getLogger(__name__)
+
+#: XCom keys pushed before waiting, so the link and downstream tasks work while the task waits.
+XCOM_VIEWER_URL = "viewer_url"
+XCOM_TRIGGERED_AT = "triggered_at"
+
+#: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
+DEFER_BACKSTOP = timedelta(minutes=10)
+
+
+class AxiomRunLink(BaseOperatorLink):
+    """Extra link "Axiom run": the live viewer of the run (pushed to XCom as soon as it is triggered)."""
+
+    name = "Axiom run"
+
+    @property
+    def xcom_key(self) -> str:
+        return XCOM_VIEWER_URL
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        url = XCom.get_value(key=XCOM_VIEWER_URL, ti_key=ti_key)
+        return url if isinstance(url, str) else ""
+
+
+def coerce_data(data: Any) -> Any:
+    """``data`` as given, or parsed from JSON when templating turned it into a string."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise AxiomBadRequestError(
+                "data is a string that is not JSON",
+                hint="Pass a list of rows, an XComArg, a JSON string, or set render_template_as_native_obj=True",
+            ) from None
+    return data
+
+
+class AxiomTriggerAutomationOperator(BaseOperator):
+    """Trigger an axiom.ai automation with input rows, wait for its run, and return its output.
+
+    The run is started once: a ``/trigger`` whose answer is lost is re-sent only if run reports
+    show it did not start. The viewer link is pushed to XCom (``viewer_url``) before waiting.
+    While waiting, the run is recognised in ``/run-reports`` by name and start time, so the
+    previous run of the same automation is never reported as this one.
+
+    Returns (XCom ``return_value``) a JSON-serialisable dict: ``automation_name``, ``status``,
+    ``viewer_url``, ``run_id``, ``triggered_at``, ``started_at``, ``finished_at``,
+    ``description`` and ``data`` (writer token -> rows, or None when unreadable). With
+    ``wait_for_completion=False`` it returns the trigger result instead.
+
+    :param automation_name: exact automation name (case and spaces matter). Templated.
+    :param data: input rows: a list of rows (2-D) or of tables (3-D); cells become strings.
+        Templated; a JSON string is parsed.
+    :param axiom_conn_id: the ``axiom`` connection.
+    :param wait_for_completion: wait for the run to end (default) or return once triggered.
+    :param deferrable: wait in the triggerer instead of the worker.
+    :param poll_interval: first wait between polls, seconds (doubles up to ``max_poll_interval``).
+    :param max_poll_interval: longest wait between polls, seconds.
+    :param timeout: how long to wait for the run, queue included (seconds or timedelta). When it
+        passes, the run is asked to stop and the task fails with ``AxiomRunTimeoutError``.
+    :param max_consecutive_errors: transient poll failures in a row tolerated while waiting.
+    :param clock_tolerance: slack when matching the run's start time to the trigger time.
+    """
+
+    template_fields: Sequence[str] = ("automation_name", "data", "axiom_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"data": "json"}
+    operator_extra_links = (AxiomRunLink(),)
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        automation_name: str,
+        data: Any = None,
+        axiom_conn_id: str = AxiomHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 60.0,
+        timeout: timedelta | float = timedelta(hours=6),
+        max_consecutive_errors: int = 5,
+        clock_tolerance: timedelta | float = DEFAULT_TOLERANCE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.automation_name = automation_name
+        self.data = data
+        self.axiom_conn_id = axiom_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        if poll_interval <= 0 or max_poll_interval <= 0:
+            raise ValueError("poll_interval and max_poll_interval must be positive")
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.timeout = as_timedelta(timeout, "timeout")
+        self.max_consecutive_errors = max(1, int(max_consecutive_errors))
+        self.clock_tolerance = (
+            clock_tolerance if isinstance(clock_tolerance, timedelta) else timedelta(seconds=clock_tolerance)
+        )
+        self._viewer_url: str | None = None
+
+    # Injectable for tests.
+    _sleep = staticmethod(time.sleep)
+    _clock = staticmethod(utcnow)
+
+    def hook(self) -> AxiomHook:
+        """A new hook for this task's connection."""
+        return AxiomHook(self.axiom_conn_id)
+
+    def _stop_hook(self) -> AxiomHook:
+        return AxiomHook(self.axiom_conn_id, max_retries=2, timeout=15)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name = validate_name(self.automation_name, "automation_name")
+        data = normalize_data(coerce_data(self.data))  # before anything is sent
+        deadline = self._clock() + self.timeout
+        with self.hook() as hook:
+            result = hook.trigger_automation(name, data)
+            self._record(context, result)
+            if not self.wait_for_completion:
+                return result.to_dict()
+            watcher = RunWatcher(hook, RunRef.from_trigger(result, self.clock_tolerance))
+            obs = watcher.poll()  # once, before deciding to defer
+            if obs.terminal or obs.state == "unknown":
+                return settle(watcher, obs, result.triggered_at)
+            if self.deferrable:
+                self.defer(
+                    trigger=AxiomRunTrigger(
+                        automation_name=name,
+                        not_before=watcher.ref.not_before,
+                        deadline=deadline,
+                        axiom_conn_id=self.axiom_conn_id,
+                        triggered_at=result.triggered_at,
+                        run_id=result.run_id,
+                        viewer_url=result.viewer_url,
+                        poll_interval=self.poll_interval,
+                        max_poll_interval=self.max_poll_interval,
+                        max_consecutive_errors=self.max_consecutive_errors,
+                    ),
+                    method_name="execute_complete",
+                    # The trigger yields its own timeout event at the deadline (so the run is
+                    # stopped); this is only a backstop in case the trigger cannot run at all.
+                    timeout=(deadline - self._clock()) + DEFER_BACKSTOP,
+                )
+            obs_or_none = wait_in_worker(
+                watcher,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                max_consecutive_errors=self.max_consecutive_errors,
+                sleep=self._sleep,
+                clock=self._clock,
+            )
+            if obs_or_none is None:
+                stopped = stop_remote_run(hook, result.viewer_url, name, "timeout")
+                raise AxiomRunTimeoutError(
+                    f"the run of {name!r} did not finish within {self.timeout}; "
+                    + ("the run was asked to stop" if stopped else "the run could not be stopped")
+                )
+            return settle(watcher, obs_or_none, result.triggered_at)
+
+    def _record(self, context: Context, result: TriggerResult) -> None:
+        self._viewer_url = result.viewer_url
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
+        ti.xcom_push(key=XCOM_TRIGGERED_AT, value=result.triggered_at.isoformat())
+        if result.status == "queued":
+            log.info("axiom.ai queued the run of %r: %s", result.automation_name, result.message)
+        else:
+            log.info("axiom.ai started %r; watch it at %s", result.automation_name, result.viewer_url)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
+        return complete_from_event(self._stop_hook, event)
+
+    def on_kill(self) -> None:
+        """The task was killed while waiting in the worker: stop the remote run (bounded, best effort)."""
+        if self._viewer_url:
+            with self._stop_hook() as hook:
+                stop_remote_run(hook, self._viewer_url, str(self.automation_name), "task killed")
