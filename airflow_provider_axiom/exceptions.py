@@ -199,6 +199,11 @@ class AxiomNotFoundError(AxiomPermanentError):
         self.suggestions = list(suggestions or [])
         super().__init__(summary, **kwargs)
 
+    def suggest(self, names: list[str]) -> None:
+        """Record the closest existing automation names and mention them in the message."""
+        self.suggestions = list(names)
+        self.args = (self._render(),)
+
     def _render(self) -> str:
         text = super()._render()
         if self.suggestions:

@@ -501,8 +501,8 @@ class AxiomHook(BaseHook):
                         triggered_at=triggered_at,
                         sent_at=triggered_at - round_trip,
                     )
-        except AxiomError:
-            if unverified_since is None:
+        except AxiomError as err:
+            if unverified_since is None or isinstance(err, AxiomTriggerUncertainError):
                 raise
             # Out of attempts after an answer that may have started a run: look once more, so
             # that a task retry does not start a second run.
@@ -539,8 +539,7 @@ class AxiomHook(BaseHook):
                 names = parse_automation_names((yield from self._call(list_automations_request())).body)
             except AxiomError:
                 raise err from None
-            err.suggestions = closest_names(name, names)
-            err.args = (err._render(),)
+            err.suggest(closest_names(name, names))
             raise
 
     # ------------------------------------------------------------------ flows per endpoint

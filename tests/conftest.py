@@ -1,0 +1,86 @@
+"""Test setup: an isolated AIRFLOW_HOME, set before anything imports airflow."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="axiom-provider-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+REPO = Path(__file__).resolve().parent.parent
+
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
+os.environ.pop("AIRFLOW_CONN_AXIOM_DEFAULT", None)
+
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from airflow_provider_axiom._ratelimit import RateLimiter  # noqa: E402
+from airflow_provider_axiom.hooks.axiom import AxiomHook, AxiomSettings  # noqa: E402
+
+API_KEY = "sk-test-9f8e7d6c5b4a"
+
+
+class FakeTime:
+    """A clock and sleeps that never wait: every sleep moves the clock forward."""
+
+    def __init__(self) -> None:
+        import pendulum
+
+        self.now = pendulum.datetime(2026, 11, 25, 12, 0, 0, tz="UTC")
+        self.sleeps: list[float] = []
+
+    def clock(self) -> Any:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now = self.now.add(microseconds=int(seconds * 1_000_000))
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def mock_hook(fake_time: FakeTime) -> Callable[..., AxiomHook]:
+    """Build a hook whose HTTP goes to a handler (``httpx.MockTransport``) and whose time is fake."""
+
+    def make(handler: Handler, **kwargs: Any) -> AxiomHook:
+        settings = AxiomSettings(
+            api_key=API_KEY, base_url="https://axiom.test/api/v3", timeout=5, max_retries=kwargs.pop("max_retries", 5)
+        )
+        return AxiomHook(
+            settings=settings,
+            transport=httpx.MockTransport(handler),
+            async_transport=httpx.MockTransport(handler),
+            sleep=fake_time.sleep,
+            clock=fake_time.clock,
+            async_sleep=fake_time.async_sleep,
+            rate_limiter=kwargs.pop("rate_limiter", RateLimiter(10_000)),
+            **kwargs,
+        )
+
+    return make
+
+
+def body_of(request: httpx.Request) -> dict[str, Any]:
+    return json.loads(request.content)
