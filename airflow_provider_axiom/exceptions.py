@@ -68,9 +68,10 @@ class AxiomError(Exception):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        where = f" [{self.endpoint}]" if self.endpoint else ""
-        http = f" (HTTP {self.status_code})" if self.status_code is not None else ""
-        text = f"{self.summary}{where}{http}"
+        context = [f"POST {self.endpoint}"] if self.endpoint else []
+        if self.status_code is not None:
+            context.append(f"HTTP {self.status_code}")
+        text = self.summary + (f" ({', '.join(context)})" if context else "")
         if self.api_message and self.api_message not in self.summary:
             text += f": {self.api_message.rstrip('. ')}"
         if self.hint:
