@@ -138,6 +138,8 @@ class EmulatorCore:
     def __init__(self, scenario: Scenario) -> None:
         self._lock = threading.RLock()
         self.faults = FaultInjector()
+        #: Real-time source of the rate limiter (tests may replace it).
+        self.real_clock: Callable[[], float] = time.monotonic
         self.load(scenario)
 
     # ------------------------------------------------------------------ setup
@@ -369,7 +371,7 @@ class EmulatorCore:
         limit = self.scenario.rate_limit_per_minute
         if limit is None:
             return
-        real = time.monotonic()
+        real = self.real_clock()
         window = self._rate_window
         while window and window[0] <= real - 60.0:
             window.popleft()
