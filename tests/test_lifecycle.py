@@ -1,0 +1,407 @@
+"""Operator, trigger and sensor against the emulator. Time is injected: waits advance the emulator's clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_axiom.exceptions import (
+    AxiomApiError,
+    AxiomAuthError,
+    AxiomBadRequestError,
+    AxiomNotFoundError,
+    AxiomRunFailedError,
+    AxiomRunTimeoutError,
+)
+from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from airflow_provider_axiom.sensors.axiom import AxiomRunSensor
+from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+
+NEW_ROWS = [["name", "email"], ["Ada", "ada@example.com"]]
+OLD_ROWS = [["name", "email"], ["Old", "old@example.com"]]
+
+SCENARIO = {
+    "api_key": "lifecycle-key",
+    "automations": [
+        {"name": "Export leads", "duration": 40, "output": {"google-sheet-data": NEW_ROWS}},
+        {"name": "Scrape product prices", "duration": 20, "echo_input": True},
+        {
+            "name": "Broken checkout flow",
+            "duration": 15,
+            "outcome": "Failure",
+            "failure_message": "Error: No element found for selector: #checkout-button",
+        },
+        {"name": "Long crawl", "duration": 36000},
+    ],
+    # the latest run of "Export leads" before the test: a Success with other rows
+    "history": [
+        {"name": "Export leads", "status": "Success", "minutes_ago": 30, "output": {"google-sheet-data": OLD_ROWS}}
+    ],
+}
+
+pytestmark = pytest.mark.axiom_scenario(SCENARIO)
+
+
+@pytest.fixture(autouse=True)
+def hooks_never_really_sleep(monkeypatch):
+    """The hook's own backoff waits (inside the operator, sensor and trigger) are recorded, not slept."""
+    from airflow_provider_axiom.hooks import axiom as hook_module
+
+    waits: list[float] = []
+
+    async def no_async_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    original = hook_module.AxiomHook.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("sleep", waits.append)
+        kwargs.setdefault("async_sleep", no_async_wait)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(hook_module.AxiomHook, "__init__", init)
+    return waits
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class EmulatedTime:
+    """Sleeps move the emulator's clock and a local clock together; nothing really waits."""
+
+    def __init__(self, emulator) -> None:
+        self.emulator = emulator
+        self.now = pendulum.now("UTC")
+        self.sleeps: list[float] = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now = self.now.add(microseconds=int(seconds * 1e6))
+        self.emulator.advance(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+
+def operator(time: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
+    op = AxiomTriggerAutomationOperator(task_id="axiom", **kwargs)
+    op._sleep = time.sleep  # type: ignore[method-assign]
+    op._clock = time.clock  # type: ignore[method-assign]
+    return op
+
+
+def context() -> dict[str, Any]:
+    return {"ti": FakeTI()}
+
+
+def runs(emulator, name):
+    return [r for r in emulator.runs(name) if not r.get("history")]
+
+
+async def run_trigger(trigger: AxiomRunTrigger, time: EmulatedTime) -> dict[str, Any]:
+    trigger.sleep = time.async_sleep  # type: ignore[method-assign]
+    trigger.clock = time.clock  # type: ignore[method-assign]
+    events = [e.payload async for e in trigger.run()]
+    assert len(events) == 1  # exactly one event, then the generator returns
+    return events[0]
+
+
+def import_string(path: str):
+    import importlib
+
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def defer(op, ctx) -> AxiomRunTrigger:
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(ctx)
+    assert exc.value.method_name == "execute_complete"
+    trigger = exc.value.trigger
+    classpath, kwargs = trigger.serialize()
+    rebuilt = import_string(classpath)(**kwargs)  # round trip, as the triggerer does
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert "lifecycle-key" not in repr(kwargs)
+    return rebuilt
+
+
+# ---------------------------------------------------------------- operator, in the worker
+
+
+def test_worker_mode_returns_this_runs_rows_not_the_previous_runs(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    ctx = context()
+    result = operator(time, automation_name="Export leads", deferrable=False).execute(ctx)
+    assert result["status"] == "Success"
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert result["viewer_url"] and ctx["ti"].xcom["viewer_url"] == result["viewer_url"]
+    assert ctx["ti"].xcom["triggered_at"] == result["triggered_at"]
+    assert pendulum.parse(result["started_at"]) >= pendulum.parse(result["triggered_at"]).subtract(seconds=2)
+    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert time.sleeps[:3] == [5, 10, 20]  # the documented cadence: 5 s doubling
+
+
+def test_input_rows_reach_the_automation_and_come_back(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    rows = [["url", "rank"], ["https://example.com/1", 1], ["https://example.com/2", None]]
+    result = operator(time, automation_name="Scrape product prices", data=rows, deferrable=False).execute(context())
+    assert result["data"]["google-sheet-data"] == [
+        ["url", "rank"],
+        ["https://example.com/1", "1"],
+        ["https://example.com/2", ""],
+    ]
+
+
+def test_json_string_data_from_templates_is_accepted(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Scrape product prices", data='[["a"], ["b"]]', deferrable=False)
+    assert op.execute(context())["data"]["google-sheet-data"] == [["a"], ["b"]]
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [([["a"], [{"x": 1}]], "row 1, column 0 is a dict"), ("not json", "data is a string that is not JSON")],
+)
+def test_bad_input_fails_before_any_request(axiom_emulator, data, needle):
+    op = operator(EmulatedTime(axiom_emulator), automation_name="Export leads", data=data)
+    with pytest.raises(AxiomBadRequestError, match=needle):
+        op.execute(context())
+    assert axiom_emulator.requests() == []
+
+
+def test_failure_carries_the_run_report_and_viewer_link(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    with pytest.raises(AxiomRunFailedError) as exc:
+        operator(time, automation_name="Broken checkout flow", deferrable=False).execute(context())
+    assert "No element found for selector: #checkout-button" in str(exc.value)
+    assert exc.value.viewer_url and exc.value.viewer_url in str(exc.value)
+    assert exc.value.retryable
+
+
+def test_queued_trigger_is_waited_through(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    with_hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    with_hook.trigger_automation("Long crawl")  # takes the only slot (concurrency 1)
+    axiom_emulator.advance(1)
+    ctx = context()
+    op = operator(time, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1))
+    # the crawl would hold the slot for 10 h: stop it after 7 minutes so the queue moves
+    original_sleep = time.sleep
+
+    def sleep_and_stop_blocker(seconds: float) -> None:
+        original_sleep(seconds)
+        if time.sleeps and sum(time.sleeps) > 420 and not runs(axiom_emulator, "Long crawl")[0]["stopped"]:
+            with_hook.stop_run(runs(axiom_emulator, "Long crawl")[0]["viewer_url"])
+
+    op._sleep = sleep_and_stop_blocker  # type: ignore[method-assign]
+    result = op.execute(ctx)
+    assert ctx["ti"].xcom["viewer_url"] is None  # queued: no viewer link at trigger time
+    assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert runs(axiom_emulator, "Export leads")[0]["was_queued"]
+
+
+def test_timeout_stops_the_remote_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
+    with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
+        op.execute(context())
+    run = runs(axiom_emulator, "Long crawl")[0]
+    assert run["stopped"] and run["status"] == "Failure"
+
+
+def test_on_kill_stops_the_remote_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
+
+    def killed_during_wait(seconds: float) -> None:
+        time.sleep(seconds)
+        op.on_kill()  # what Airflow calls when the task is killed
+        raise KeyboardInterrupt
+
+    op._sleep = killed_during_wait  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        op.execute(context())
+    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+
+
+def test_transient_faults_while_polling_do_not_fail_the_task(axiom_emulator):
+    axiom_emulator.set_faults("run-reports", sequence=["ok", {"status": 503}, {"status": 429}, "reset", "html", "ok"])
+    time = EmulatedTime(axiom_emulator)
+    result = operator(time, automation_name="Export leads", deferrable=False).execute(context())
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+def test_permanent_errors_fail_at_once(axiom_emulator):
+    with pytest.raises(AxiomNotFoundError, match="Did you mean: 'Export leads'"):
+        operator(EmulatedTime(axiom_emulator), automation_name="export leads").execute(context())
+
+
+def test_no_wait_returns_the_trigger_result(axiom_emulator):
+    result = operator(EmulatedTime(axiom_emulator), automation_name="Export leads", wait_for_completion=False).execute(
+        context()
+    )
+    assert result["status"] == "started" and result["viewer_url"]
+    assert [r["endpoint"] for r in axiom_emulator.requests()] == ["trigger"]
+
+
+# ---------------------------------------------------------------- deferred
+
+
+async def test_deferred_success(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Export leads", deferrable=True)
+    ctx = context()
+    trigger = await asyncio.to_thread(defer, op, ctx)
+    assert trigger.viewer_url == ctx["ti"].xcom["viewer_url"]
+    event = await run_trigger(trigger, time)
+    assert event["status"] == "success"
+    result = op.execute_complete(ctx, event)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert result["status"] == "Success"
+
+
+async def test_deferred_failure(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    trigger = await asyncio.to_thread(defer, op, context())
+    event = await run_trigger(trigger, time)
+    assert event["status"] == "failure"
+    with pytest.raises(AxiomRunFailedError, match="#checkout-button"):
+        op.execute_complete(context(), event)
+
+
+async def test_deferred_timeout_stops_the_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Long crawl", deferrable=True, timeout=300)
+    trigger = await asyncio.to_thread(defer, op, context())
+    assert trigger.deadline <= time.now.add(seconds=300)
+    event = await run_trigger(trigger, time)
+    assert event["status"] == "timeout"
+    assert not runs(axiom_emulator, "Long crawl")[0]["stopped"]  # the trigger itself never stops it
+    with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
+        await asyncio.to_thread(op.execute_complete, context(), event)
+    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+
+
+async def test_deferred_error_event_for_a_revoked_key(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Export leads", deferrable=True)
+    trigger = await asyncio.to_thread(defer, op, context())
+    axiom_emulator.load_scenario({**SCENARIO, "api_key": "rotated-key"})  # the key was rotated meanwhile
+    event = await run_trigger(trigger, time)
+    assert event["status"] == "error" and event["error_class"] == "AxiomAuthError"
+    with pytest.raises(AxiomAuthError):
+        op.execute_complete(context(), event)
+
+
+async def test_trigger_absorbs_transient_faults_then_gives_up_after_a_bounded_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Export leads", deferrable=True)
+    trigger = await asyncio.to_thread(defer, op, context())
+    axiom_emulator.set_faults("run-reports", sequence=[{"status": 500}, {"status": 429}, "reset", "ok"])
+    assert (await run_trigger(trigger, time))["status"] == "success"
+
+    trigger2 = await asyncio.to_thread(
+        defer, operator(time, automation_name="Export leads", deferrable=True, max_consecutive_errors=2), context()
+    )
+    axiom_emulator.set_faults("run-reports", probability=1.0, fault={"status": 503})
+    event = await run_trigger(trigger2, time)
+    assert event["status"] == "error" and event["error_class"] == "AxiomServerError"
+
+
+async def test_trigger_on_kill_stops_the_run_and_cleanup_does_not(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    trigger = await asyncio.to_thread(defer, operator(time, automation_name="Long crawl", deferrable=True), context())
+    await trigger.cleanup()  # triggerer restart or redistribution
+    assert not runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    await trigger.on_kill()  # a user marked the task failed or cleared it
+    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, {}, {"status": "cancelled"}, {"status": "weird"}, "success", {"status": "error", "message": "boom"}],
+)
+def test_execute_complete_fails_closed(axiom_emulator, event):
+    op = operator(EmulatedTime(axiom_emulator), automation_name="Export leads")
+    with pytest.raises(AxiomApiError):
+        op.execute_complete(context(), event)
+
+
+def test_execute_complete_rebuilds_the_error_class(axiom_emulator):
+    op = operator(EmulatedTime(axiom_emulator), automation_name="Export leads")
+    with pytest.raises(AxiomAuthError):
+        op.execute_complete(context(), {"status": "error", "message": "bad key", "error_class": "AxiomAuthError"})
+
+
+# ---------------------------------------------------------------- sensor
+
+
+def sensor(**kwargs) -> AxiomRunSensor:
+    return AxiomRunSensor(task_id="wait", poke_interval=5, **kwargs)
+
+
+def test_sensor_ignores_the_previous_run_and_returns_the_new_one(axiom_emulator):
+    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    started = hook.trigger_automation("Export leads")
+    s = sensor(automation_name="Export leads", started_after=started.triggered_at.isoformat())
+    assert s.poke(context()) is False  # the old Success is not this run
+    axiom_emulator.advance(41)
+    done = s.poke(context())
+    assert done.is_done and done.xcom_value["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+def test_sensor_failure(axiom_emulator):
+    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    started = hook.trigger_automation("Broken checkout flow")
+    axiom_emulator.advance(16)
+    with pytest.raises(AxiomRunFailedError, match="#checkout-button"):
+        sensor(automation_name="Broken checkout flow", started_after=started.triggered_at).poke(context())
+
+
+async def test_sensor_deferrable(axiom_emulator):
+    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    started = await hook.atrigger_automation("Export leads")
+    s = sensor(
+        automation_name="Export leads",
+        started_after=started.triggered_at.isoformat(),
+        deferrable=True,
+        viewer_url=started.viewer_url,
+        timeout=600,
+    )
+    trigger = await asyncio.to_thread(defer, s, context())
+    assert trigger.poll_interval == trigger.max_poll_interval == 5  # honours poke_interval
+    time = EmulatedTime(axiom_emulator)
+    event = await run_trigger(trigger, time)
+    assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+def test_sensor_timeout_stops_the_run(axiom_emulator):
+    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    started = hook.trigger_automation("Long crawl")
+    s = sensor(automation_name="Long crawl", started_after=started.triggered_at, viewer_url=started.viewer_url)
+    s._stop("timeout")
+    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+
+
+def test_sensor_default_started_after_is_the_dag_run_start(axiom_emulator):
+    class DagRun:
+        start_date = pendulum.now("UTC").subtract(minutes=5)
+
+    s = sensor(automation_name="Export leads")
+    ref = s._ref({"dag_run": DagRun()})
+    assert ref.not_before == DagRun.start_date.subtract(seconds=2)
