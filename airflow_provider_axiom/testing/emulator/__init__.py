@@ -141,9 +141,7 @@ replace one automation).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -213,12 +211,7 @@ class AxiomEmulator:
         server, self._server = self._server, None
         if server is None:
             return
-        stopper = threading.Thread(target=server.shutdown, daemon=True)
-        stopper.start()
-        # Wake serve_forever's select() so shutdown does not wait for the next poll interval.
-        with contextlib.suppress(OSError):
-            socket.create_connection((self._host, self._port), timeout=0.5).close()
-        stopper.join()
+        server.shutdown()
         server.server_close()
         server.close_connections()
         if self._thread is not None:

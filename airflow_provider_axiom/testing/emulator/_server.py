@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import io
 import json
+import selectors
 import socket
 import struct
 import sys
@@ -61,7 +63,13 @@ def _phrase(status: int) -> str:
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
-    """Threaded HTTP/1.1 server bound to one :class:`EmulatorCore`; tracks open connections."""
+    """Threaded HTTP/1.1 server bound to one :class:`EmulatorCore`; tracks open connections.
+
+    The accept loop drains every pending connection per wake-up and starts handler threads without
+    waiting for them to be scheduled (``threading.Thread.start`` would wait, which makes a burst of a
+    few hundred new keep-alive connections take seconds under GIL contention). ``shutdown()`` wakes
+    the loop through a socket pair instead of waiting for the poll interval.
+    """
 
     daemon_threads = True
     block_on_close = False
@@ -72,12 +80,51 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.core = core
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._wake_r, self._wake_w = socket.socketpair()
         super().__init__(address, _Handler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
+    def serve_forever(self, poll_interval: float = 0.05) -> None:
+        self._stop_requested.clear()
+        self._loop_done.clear()
+        self.socket.setblocking(False)
+        self._wake_r.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stop_requested.is_set():
+                    if selector.select(poll_interval):
+                        self._accept_pending()
+        finally:
+            self._loop_done.set()
+
+    def _accept_pending(self) -> None:
+        while not self._stop_requested.is_set():
+            try:
+                conn, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            conn.setblocking(True)
+            with self._connections_lock:
+                self._connections.add(conn)
+            _thread.start_new_thread(self.process_request_thread, (conn, address))
+
+    def shutdown(self) -> None:
+        """Stop the accept loop (returns once :meth:`serve_forever` has returned)."""
+        self._stop_requested.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._loop_done.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
 
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
