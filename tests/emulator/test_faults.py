@@ -175,3 +175,35 @@ def test_probability_validation(api):
         api.emu.set_faults("trigger", probability=0.5)
     with pytest.raises(FaultSpecError, match="not both"):
         api.emu.set_faults("trigger", sequence=["reset"], probability=0.5, fault="reset")
+
+
+def test_keep_alive_timeout_closes_idle_connections(make_api):
+    import socket
+
+    api = make_api(keep_alive_timeout=0.1)
+    with socket.create_connection((api.emu.host, api.emu.port), timeout=2) as sock:
+        body = b'{"key": "test-key"}'
+        sock.sendall(
+            b"POST /api/v3/list-automations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(0.2)
+        assert sock.recv(65536) == b""  # closed by the server (FIN), not reset
+    assert api.call("list-automations").status_code == 200  # httpx reconnects
+    assert api.call("list-automations").status_code == 200
+
+
+def test_keep_alive_by_default(api):
+    import socket
+
+    body = b'{"key": "test-key"}'
+    request = (
+        b"POST /api/v3/list-automations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection((api.emu.host, api.emu.port), timeout=2) as sock:
+        for _ in range(3):  # three requests on one connection
+            sock.sendall(request)
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" not in answer

@@ -107,19 +107,23 @@ Where the docs contradict each other (reference §2) -- default first, switch se
   they start), including queued runs stopped before starting.
 * ``/remaining-runtime``: an object (DH-runtime), not OLD-responses' bracketed list.
 
-Scenario keys (dict, JSON or YAML; unknown keys are errors)
------------------------------------------------------------
-``api_key`` ("test-key"), ``speed`` (1.0), ``start_time`` (ISO 8601 or epoch; default: real now),
-``seed`` (0, for probability faults), ``plan`` {``concurrency`` (1, max 99), ``allowance_minutes``
-(15000), ``used_minutes`` (0), ``queue_retry_seconds`` (300), ``queue_limit_per_automation`` (null)},
-``rate_limit_per_minute`` (100; null disables), ``run_id_mode``, ``errors_with_http_200``,
-``report_queued_runs`` (false), ``viewer_host_style`` ("dh" | "old"), ``status_vocabulary``
-("documented" | "finished"), ``invalid_key_message`` ("Invalid key"), ``missing_key_status`` (401 | 403),
-``cloud_version`` ("4.6.0"), ``automations`` [{``name`` (required), ``duration`` (5 s), ``outcome``
-("Success" | "Failure"), ``output`` {token: rows}, ``failure_message``, ``allow_cloud_concurrency``
-(false), ``echo_input`` (false), ``task_id``}], ``history`` [{``name``, ``status``, ``minutes_ago``,
-``output``, ``duration``, ``failure_message``}] (finished runs that exist before any trigger),
-``faults`` {endpoint | "*": {``sequence``: [...]} | {``probability``: p, ``fault``: ...}}.
+Scenario keys (dict, JSON or YAML; unknown keys are errors; defaults in brackets)
+-------------------------------------------------------------------------------
+* ``api_key`` ["test-key"], ``speed`` [1.0], ``start_time`` [real now; ISO 8601 or epoch seconds],
+  ``seed`` [0; RNG of probability faults], ``cloud_version`` ["4.6.0"].
+* ``plan``: ``concurrency`` [1, max 99], ``allowance_minutes`` [15000], ``used_minutes`` [0],
+  ``queue_retry_seconds`` [300], ``queue_limit_per_automation`` [null].
+* ``rate_limit_per_minute`` [100; null disables], ``keep_alive_timeout`` [null; real idle seconds after
+  which the server closes a keep-alive connection, as Node's 5 s default would].
+* Switches: ``run_id_mode`` [false], ``errors_with_http_200`` [false], ``report_queued_runs`` [false],
+  ``viewer_host_style`` ["dh" | "old"], ``status_vocabulary`` ["documented" | "finished"],
+  ``invalid_key_message`` ["Invalid key"], ``missing_key_status`` [401 | 403].
+* ``automations``: list of ``{name (required), duration [5 s], outcome ["Success" | "Failure"],
+  output [{}; token -> rows], failure_message, allow_cloud_concurrency [false], echo_input [false],
+  task_id}``.
+* ``history``: finished runs that exist before any trigger, ``{name, status ("Success" | "Failure"),
+  minutes_ago, output, duration, failure_message}``.
+* ``faults``: ``{endpoint | "*": {"sequence": [...]} | {"probability": p, "fault": ...}}``.
 
 Faults
 ------

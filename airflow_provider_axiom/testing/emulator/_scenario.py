@@ -103,6 +103,7 @@ class Scenario:
     invalid_key_message: str = "Invalid key"
     missing_key_status: int = 401
     cloud_version: str = "4.6.0"
+    keep_alive_timeout: float | None = None
     automations: list[Automation] = field(default_factory=list)
     history: list[HistoryRun] = field(default_factory=list)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
@@ -124,6 +125,7 @@ _TOP_KEYS = {
     "invalid_key_message",
     "missing_key_status",
     "cloud_version",
+    "keep_alive_timeout",
     "automations",
     "history",
     "faults",
@@ -294,6 +296,8 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         sc.missing_key_status = int(data["missing_key_status"])
     if "cloud_version" in data:
         sc.cloud_version = _str(data["cloud_version"], "cloud_version")
+    if data.get("keep_alive_timeout") is not None:
+        sc.keep_alive_timeout = _num(data["keep_alive_timeout"], "keep_alive_timeout", strict=True)
 
     automations = data.get("automations", [])
     if not isinstance(automations, list):

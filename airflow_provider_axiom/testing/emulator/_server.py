@@ -96,8 +96,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 selector.register(self.socket, selectors.EVENT_READ)
                 selector.register(self._wake_r, selectors.EVENT_READ)
                 while not self._stop_requested.is_set():
-                    if selector.select(poll_interval):
-                        self._accept_pending()
+                    for key, _ in selector.select(poll_interval):
+                        if key.fileobj is self._wake_r:
+                            with contextlib.suppress(OSError):
+                                self._wake_r.recv(64)
+                        else:
+                            self._accept_pending()
         finally:
             self._loop_done.set()
 
@@ -112,7 +116,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             conn.setblocking(True)
             with self._connections_lock:
                 self._connections.add(conn)
-            _thread.start_new_thread(self.process_request_thread, (conn, address))
+            try:
+                _thread.start_new_thread(self.process_request_thread, (conn, address))
+            except RuntimeError:  # cannot start a thread: refuse this connection, keep serving
+                self.shutdown_request(conn)
 
     def shutdown(self) -> None:
         """Stop the accept loop (returns once :meth:`serve_forever` has returned)."""
@@ -158,6 +165,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
 
     # -------------------------------------------------------------- plumbing
+
+    def setup(self) -> None:
+        # Idle keep-alive connections are closed after this many real seconds (None: never).
+        super().setup()
+        idle = self.server.core.scenario.keep_alive_timeout
+        if idle is not None:
+            self.connection.settimeout(idle)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
