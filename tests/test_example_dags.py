@@ -1,0 +1,120 @@
+"""Every example DAG parses without network access and passes `airflow dags test` against the emulator."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+
+REPO = Path(__file__).resolve().parent.parent
+DAGS = REPO / "example_dags"
+EXPECTED = {"example_axiom_trigger_and_wait", "example_axiom_trigger_then_sensor", "example_axiom_error_handling"}
+
+
+def test_parsing_the_example_dags_makes_no_network_call(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access while parsing DAGs: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", "axiom://:must-not-be-used@")
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == EXPECTED
+
+
+def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("airflow")
+    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def migrated_db() -> None:
+    result = airflow("db", "migrate", env=dict(os.environ))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def dags_test(dag_id: str, emulator: AxiomEmulator) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIRFLOW_CONN_AXIOM_DEFAULT": emulator.connection_json()}
+    return airflow("dags", "test", dag_id, env=env)
+
+
+def xcom(dag_id: str, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == key)
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
+        return None if row is None else row.value
+
+
+def task_states(dag_id: str) -> dict[str, str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: ti.state for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id)}
+
+
+def started(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
+    return [r for r in emulator.runs(name) if not r.get("history")]
+
+
+@pytest.mark.airflow_db
+def test_trigger_and_wait(migrated_db):
+    with AxiomEmulator("demo", speed=30) as emulator:
+        result = dags_test("example_axiom_trigger_and_wait", emulator)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        runs = started(emulator, "Scrape product prices")
+    assert len(runs) == 1
+    output = xcom("example_axiom_trigger_and_wait", "scrape_prices")
+    assert output["status"] == "Success" and output["viewer_url"] == runs[0]["viewer_url"]
+    assert output["data"]["google-sheet-data"][1] == ["https://example.com/product/1"]
+    assert xcom("example_axiom_trigger_and_wait", "load_rows") == 6
+    assert "[DAG TEST] running trigger in line" in result.stdout + result.stderr  # it really deferred
+
+
+@pytest.mark.airflow_db
+def test_trigger_then_sensor(migrated_db):
+    with AxiomEmulator("demo", speed=30) as emulator:
+        result = dags_test("example_axiom_trigger_then_sensor", emulator)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    output = xcom("example_axiom_trigger_then_sensor", "wait_for_export")
+    # the emulator holds an older Success of "Export leads" with other rows: never reported as this run's
+    assert ["Old Row", "old@example.com"] not in output["data"]["google-sheet-data"]
+    assert ["Ada Lovelace", "ada@example.com"] in output["data"]["google-sheet-data"]
+    assert xcom("example_axiom_trigger_then_sensor", "count_leads") == 3
+
+
+@pytest.mark.airflow_db
+def test_error_handling(migrated_db):
+    with AxiomEmulator("demo", speed=30) as emulator:
+        # transient faults on the way: the export still succeeds
+        emulator.set_faults("trigger", sequence=[{"status": 503}, "ok", {"status": 429}, "ok", "ok", "ok"])
+        emulator.set_faults("run-reports", sequence=["ok", {"status": 500}, "reset", "ok"])
+        result = dags_test("example_axiom_error_handling", emulator)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        checkout_runs = started(emulator, "Broken checkout flow")
+        export_runs = started(emulator, "Export leads")
+    output = result.stdout + result.stderr
+    assert "No element found for selector: #checkout-button" in output
+    assert len(checkout_runs) == 2  # retries=1: the failed run was tried once more
+    assert len(export_runs) == 1  # the transient faults never started a second run
+    states = task_states("example_axiom_error_handling")
+    assert states["broken_checkout"] == "failed"
+    assert states["alert_on_failure"] == "success"
+    assert states["export_leads"] == "success"
