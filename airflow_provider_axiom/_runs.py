@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Reports read per poll: enough to find our run behind a few newer runs of other automations.
 REPORT_WINDOW = 20
+#: When that window is full of runs newer than ours, it is widened (x5) up to this many reports.
+MAX_REPORT_WINDOW = 500
 #: Default slack between our clock estimate and the API's second-resolution timestamps.
 DEFAULT_TOLERANCE = timedelta(seconds=2)
 
@@ -145,22 +147,45 @@ class RunWatcher:
         self._reports = reports or hook.get_run_reports
         self._areports = areports or hook.aget_run_reports
         self._run_data: RunData | None = None
+        #: How many reports each poll reads; widened when the run is further back.
+        self.window = REPORT_WINDOW
 
     # -- polling
+
+    def _window_too_short(self, reports: list[RunReport], obs: RunObservation) -> bool:
+        """True when the run was not seen and every report read is newer than it can be."""
+        if obs.report is not None or len(reports) < self.window or self.window >= MAX_REPORT_WINDOW:
+            return False
+        oldest = min(r.created_at for r in reports)
+        return oldest > (self.ref.created_at or self.ref.not_before)
+
+    def _widen(self) -> None:
+        self.window = min(MAX_REPORT_WINDOW, self.window * 5)
+        log.info(
+            "axiom.ai: reading the latest %d run reports to find the run of %r", self.window, self.ref.automation_name
+        )
 
     def poll(self) -> RunObservation:
         if self.ref.run_id:
             self._run_data = self.hook.get_run_data(run_id=self.ref.run_id)
-            return self._with_report(_from_run_data(self._run_data), self._reports(REPORT_WINDOW))
-        self.ref, obs = observe(self.ref, self._reports(REPORT_WINDOW))
-        return obs
+            return self._with_report(_from_run_data(self._run_data), self._reports(self.window))
+        while True:
+            reports = self._reports(self.window)
+            self.ref, obs = observe(self.ref, reports)
+            if not self._window_too_short(reports, obs):
+                return obs
+            self._widen()
 
     async def apoll(self) -> RunObservation:
         if self.ref.run_id:
             self._run_data = await self.hook.aget_run_data(run_id=self.ref.run_id)
-            return self._with_report(_from_run_data(self._run_data), await self._areports(REPORT_WINDOW))
-        self.ref, obs = observe(self.ref, await self._areports(REPORT_WINDOW))
-        return obs
+            return self._with_report(_from_run_data(self._run_data), await self._areports(self.window))
+        while True:
+            reports = await self._areports(self.window)
+            self.ref, obs = observe(self.ref, reports)
+            if not self._window_too_short(reports, obs):
+                return obs
+            self._widen()
 
     def _with_report(self, obs: RunObservation, reports: list[RunReport]) -> RunObservation:
         # With a run_id the status comes from /run-data; the report adds the description.

@@ -405,3 +405,27 @@ def test_sensor_default_started_after_is_the_dag_run_start(axiom_emulator):
     s = sensor(automation_name="Export leads")
     ref = s._ref({"dag_run": DagRun()})
     assert ref.not_before == DagRun.start_date.subtract(seconds=2)
+
+
+def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
+    """A busy account: 25 runs of other automations start after ours, pushing it out of the default window."""
+    axiom_emulator.load_scenario(
+        {
+            **SCENARIO,
+            "plan": {"concurrency": 50},
+            "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 5, "allow_cloud_concurrency": True}],
+        }
+    )
+    from airflow_provider_axiom._runs import RunRef, RunWatcher
+    from airflow_provider_axiom.hooks.axiom import AxiomHook
+
+    with AxiomHook() as hook:
+        ours = hook.trigger_automation("Export leads")
+        axiom_emulator.advance(2)
+        for _ in range(25):
+            hook.trigger_automation("Busy")
+        axiom_emulator.advance(60)
+        watcher = RunWatcher(hook, RunRef.from_trigger(ours))
+        obs = watcher.poll()
+    assert obs.state == "success" and watcher.window == 100
+    assert len(axiom_emulator.requests("run-reports")) == 2  # 20 reports, then 100
