@@ -282,7 +282,8 @@ class AxiomEmulator:
 
         ``endpoint`` is e.g. ``"trigger"`` (``"/trigger"`` also works); ``time`` is emulated ISO 8601,
         ``real_time`` epoch seconds, ``status`` the HTTP status sent or ``"reset"``, ``fault`` a label like
-        ``"status:500"`` or None, ``body`` the parsed JSON body (None if it was not JSON).
+        ``"status:500"`` or None, ``body`` the parsed JSON body (None if it was not JSON). Admin routes are
+        not logged; the log keeps the latest 100,000 entries.
         """
         return self._core.requests(endpoint)
 
