@@ -157,7 +157,7 @@ class RunWatcher:
         if obs.report is not None or len(reports) < self.window or self.window >= MAX_REPORT_WINDOW:
             return False
         oldest = min(r.created_at for r in reports)
-        return oldest > (self.ref.created_at or self.ref.not_before)
+        return oldest >= (self.ref.created_at or self.ref.not_before)
 
     def _widen(self) -> None:
         self.window = min(MAX_REPORT_WINDOW, self.window * 5)

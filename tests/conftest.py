@@ -8,8 +8,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_HOME = Path(tempfile.mkdtemp(prefix="axiom-provider-tests-"))
-atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+# Once per test session, even if this module is imported a second time as ``tests.conftest``.
+if "AXIOM_PROVIDER_TEST_HOME" not in os.environ:
+    os.environ["AXIOM_PROVIDER_TEST_HOME"] = tempfile.mkdtemp(prefix="axiom-provider-tests-")
+    atexit.register(shutil.rmtree, os.environ["AXIOM_PROVIDER_TEST_HOME"], ignore_errors=True)
+_HOME = Path(os.environ["AXIOM_PROVIDER_TEST_HOME"])
 REPO = Path(__file__).resolve().parent.parent
 
 os.environ["AIRFLOW_HOME"] = str(_HOME)

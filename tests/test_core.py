@@ -213,7 +213,7 @@ def test_our_run_is_the_oldest_at_or_after_not_before_and_gets_pinned():
 
 
 def test_newest_flag_when_ours_is_latest():
-    ref, obs = observe(RunRef("A", not_before=T0), [report("A", "Running", T0.add(seconds=3))])
+    _, obs = observe(RunRef("A", not_before=T0), [report("A", "Running", T0.add(seconds=3))])
     assert obs.state == "running" and obs.is_newest
 
 

@@ -15,9 +15,7 @@ from airflow_provider_axiom._ratelimit import RateLimiter, limiter_for_key
 from airflow_provider_axiom.exceptions import (
     AxiomAuthError,
     AxiomBadRequestError,
-    AxiomConnectionError,
     AxiomNotFoundError,
-    AxiomRateLimitError,
     AxiomServerError,
     AxiomTriggerUncertainError,
 )
