@@ -33,9 +33,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/emulator_load.py
+	$(BIN)/python benchmarks/trigger_fanout.py
 
 emulator: $(STAMP)
-	$(BIN)/axiom-emulator --port 8099
+	$(BIN)/axiom-emulator --port 8099 --scenario demo
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

@@ -429,3 +429,28 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
         obs = watcher.poll()
     assert obs.state == "success" and watcher.window == 100
     assert len(axiom_emulator.requests("run-reports")) == 2  # 20 reports, then 100
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_emulator, deferrable):
+    """Right after a trigger the API still answers for the previous run (registration_delay)."""
+    axiom_emulator.load_scenario({**SCENARIO, "registration_delay": 8})
+    time = EmulatedTime(axiom_emulator)
+    from airflow_provider_axiom.hooks.axiom import AxiomHook
+
+    # What a naive client sees right after triggering: the previous run's Success and rows.
+    with AxiomHook() as hook:
+        hook.trigger_automation("Export leads")
+        naive = hook.get_run_data("Export leads")
+    assert naive.status == "Success" and naive.data == {"google-sheet-data": OLD_ROWS}
+    axiom_emulator.load_scenario({**SCENARIO, "registration_delay": 8})
+
+    op = operator(time, automation_name="Export leads", deferrable=deferrable)
+    ctx = context()
+    if deferrable:
+        trigger = defer(op, ctx)
+        result = op.execute_complete(ctx, asyncio.run(run_trigger(trigger, time)))
+    else:
+        result = op.execute(ctx)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert len(runs(axiom_emulator, "Export leads")) == 1

@@ -150,3 +150,24 @@ def test_queued_runs_do_not_consume_runtime(api):
     api.trigger("Scrape product prices")
     api.emu.advance(200)
     assert api.json("remaining-runtime")["data"]["used"] == 0.08  # only the 5 s run
+
+
+def test_registration_delay_hides_a_new_run_for_a_while():
+    import httpx
+
+    from airflow_provider_axiom.testing.emulator import AxiomEmulator
+
+    scenario = {
+        "registration_delay": 5,
+        "automations": [{"name": "A", "duration": 30}],
+        "history": [{"name": "A", "status": "Success", "minutes_ago": 10, "output": {"s": [["old"]]}}],
+    }
+    with AxiomEmulator(scenario) as emu, httpx.Client(base_url=emu.base_url + "/") as client:
+        client.post("trigger", json={"key": emu.api_key, "name": "A"})
+        before = client.post("run-data", json={"key": emu.api_key, "name": "A"}).json()
+        reports = client.post("run-reports", json={"key": emu.api_key}).json()["data"]["reports"]
+        assert before == {"status": "Success", "data": {"s": [["old"]]}}
+        assert [r["status"] for r in reports] == ["Success"]
+        emu.advance(5)
+        assert client.post("run-data", json={"key": emu.api_key, "name": "A"}).json()["status"] == "Running"
+        assert len(client.post("run-reports", json={"key": emu.api_key}).json()["data"]["reports"]) == 2

@@ -104,6 +104,9 @@ class Scenario:
     missing_key_status: int = 401
     cloud_version: str = "4.6.0"
     keep_alive_timeout: float | None = None
+    #: Emulated seconds after a trigger before the new run shows in /run-data and /run-reports
+    #: (until then /run-data still answers for the previous run, as the docs warn).
+    registration_delay: float = 0.0
     automations: list[Automation] = field(default_factory=list)
     history: list[HistoryRun] = field(default_factory=list)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
@@ -126,6 +129,7 @@ _TOP_KEYS = {
     "missing_key_status",
     "cloud_version",
     "keep_alive_timeout",
+    "registration_delay",
     "automations",
     "history",
     "faults",
@@ -296,6 +300,8 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         sc.missing_key_status = int(data["missing_key_status"])
     if "cloud_version" in data:
         sc.cloud_version = _str(data["cloud_version"], "cloud_version")
+    if data.get("registration_delay") is not None:
+        sc.registration_delay = _num(data["registration_delay"], "registration_delay")
     if data.get("keep_alive_timeout") is not None:
         sc.keep_alive_timeout = _num(data["keep_alive_timeout"], "keep_alive_timeout", strict=True)
 

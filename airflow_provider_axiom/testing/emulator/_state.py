@@ -457,6 +457,10 @@ class EmulatorCore:
         else:
             auto = self._name(body)
             latest = self._latest.get(auto.name)
+            if latest is not None and not self._registered(latest, now):
+                latest = next(
+                    (r for r in reversed(self._runs) if r.name == auto.name and self._registered(r, now)), None
+                )
             if latest is None:
                 raise ApiError(404, MSG_RUN_NOT_FOUND)
             run = latest
@@ -465,6 +469,11 @@ class EmulatorCore:
             status = "Finished"
         data = copy.deepcopy(run.output) if run.status == "success" else {}
         return {"status": status, "data": data}
+
+    def _registered(self, run: Run, now: float) -> bool:
+        """Whether the API already shows ``run`` (see ``registration_delay``)."""
+        delay = self.scenario.registration_delay
+        return delay <= 0 or run.history or now >= run.queued_at + delay
 
     def _report_time(self, run: Run) -> float | None:
         if self.scenario.report_queued_runs:
@@ -479,7 +488,7 @@ class EmulatorCore:
             count = int(count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ApiError(400, MSG_BAD_COUNT)
-        listed = [(t, r) for r in self._runs if (t := self._report_time(r)) is not None]
+        listed = [(t, r) for r in self._runs if (t := self._report_time(r)) is not None and self._registered(r, now)]
         listed.sort(key=lambda item: (item[0], item[1].seq), reverse=True)
         reports = [
             {
