@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from datetime import timedelta
 
 import httpx
@@ -46,6 +45,11 @@ def scenario(n: int) -> dict:
         "plan": {"concurrency": 99, "queue_retry_seconds": 1},
         "automations": [{"name": f"Job {i:03d}", "duration": RUN_SECONDS} for i in range(n)],
     }
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class EmulatorProcess:
@@ -112,12 +116,11 @@ async def bench(n: int) -> dict:
         ]
         calls_before = emulator.request_count()
         gc.collect()
-        tracemalloc.start()
+        rss0 = _rss_mib()
         cpu0, t0 = time.process_time(), time.perf_counter()
         events = await asyncio.gather(*(t.run().__anext__() for t in triggers))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        rss_growth = _rss_mib() - rss0
         calls = emulator.request_count() - calls_before
     for e in events:
         if e.payload["status"] != "success" and os.environ.get("BENCH_DEBUG"):
@@ -134,7 +137,7 @@ async def bench(n: int) -> dict:
         "calls_per_minute_at_this_poll_rate": round(calls / wall * 60),
         "cpu_s": round(cpu, 2),
         "cpu_ms_per_call": round(cpu / max(calls, 1) * 1000, 2),
-        "peak_python_heap_kib_per_waiter": round(peak / n / 1024, 1),
+        "rss_growth_kib_per_waiter": round(rss_growth * 1024 / n, 1),
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
