@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pendulum
@@ -353,20 +353,12 @@ class AxiomHook(BaseHook):
 
     def _drive(self, flow: Flow[T]) -> T:
         settings = self.get_conn()
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
+        step = _Stepper(flow)
+        while (effect := step.next()) is not None:
             if isinstance(effect, _Sleep):
                 self._sleep(effect.seconds)
                 continue
-            wait = self._limiter(settings).reserve()
-            if wait > 0:
-                log.debug("axiom.ai: waiting %.2fs for the rate limiter", wait)
+            if wait := self._limiter(settings).reserve():
                 self._sleep(wait)
             sent_at = self._clock()
             try:
@@ -374,26 +366,19 @@ class AxiomHook(BaseHook):
                     effect.request.path, content=effect.request.encode(settings.api_key)
                 )
             except httpx.HTTPError as exc:
-                error = exc
+                step.fail(exc)
                 continue
-            value = _Raw(response.status_code, response.headers, response.content, sent_at, self._clock())
+            step.answer(_Raw(response.status_code, response.headers, response.content, sent_at, self._clock()))
+        return step.result
 
     async def _adrive(self, flow: Flow[T]) -> T:
         settings = await self.aget_conn()
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
+        step = _Stepper(flow)
+        while (effect := step.next()) is not None:
             if isinstance(effect, _Sleep):
                 await self._async_sleep(effect.seconds)
                 continue
-            wait = self._limiter(settings).reserve()
-            if wait > 0:
-                log.debug("axiom.ai: waiting %.2fs for the rate limiter", wait)
+            if wait := self._limiter(settings).reserve():
                 await self._async_sleep(wait)
             sent_at = self._clock()
             try:
@@ -401,9 +386,10 @@ class AxiomHook(BaseHook):
                     effect.request.path, content=effect.request.encode(settings.api_key)
                 )
             except httpx.HTTPError as exc:
-                error = exc
+                step.fail(exc)
                 continue
-            value = _Raw(response.status_code, response.headers, response.content, sent_at, self._clock())
+            step.answer(_Raw(response.status_code, response.headers, response.content, sent_at, self._clock()))
+        return step.result
 
     # ------------------------------------------------------------------ flows (shared by both drivers)
 
@@ -650,6 +636,32 @@ class AxiomHook(BaseHook):
         """Where this hook points, safe to log (the key appears only as a fingerprint)."""
         settings = self.get_conn()
         return f"axiom.ai at {settings.base_url} (key {key_fingerprint(settings.api_key)})"
+
+
+class _Stepper(Generic[T]):
+    """Resumes a flow with what the transport got (an answer or an error) and hands out its next effect."""
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.result: T
+
+    def answer(self, value: _Raw) -> None:
+        self._value = value
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+
+    def next(self) -> _Send | _Sleep | None:
+        """The next effect, or None once the flow has returned (its value is then ``result``)."""
+        value, error = self._value, self._error
+        self._value, self._error = None, None
+        try:
+            return self._flow.throw(error) if error is not None else self._flow.send(value)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
 
 
 class _stop_over_budget(stop_base):
