@@ -454,3 +454,24 @@ def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_
         result = op.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
     assert len(runs(axiom_emulator, "Export leads")) == 1
+
+
+def test_axiom_run_link_reads_the_viewer_url_xcom(monkeypatch):
+    from airflow.sdk.execution_time import xcom as xcom_module
+
+    from airflow_provider_axiom.operators.axiom import AxiomRunLink
+
+    asked = {}
+
+    def get_value(*, key, ti_key):
+        asked["key"] = key
+        return "https://vnc.axiom.ai/vnc_lite.html?host=dev-c-0001-v4-proxy.axiom.ai&password=x"
+
+    monkeypatch.setattr(xcom_module.XCom, "get_value", staticmethod(get_value))
+    link = AxiomRunLink()
+    op = AxiomTriggerAutomationOperator(task_id="t", automation_name="A")
+    assert link.get_link(op, ti_key=None).startswith("https://vnc.axiom.ai/")
+    assert asked["key"] == link.xcom_key == "viewer_url"
+    assert link in op.operator_extra_links
+    monkeypatch.setattr(xcom_module.XCom, "get_value", staticmethod(lambda **kw: None))
+    assert link.get_link(op, ti_key=None) == ""  # queued: no link yet
