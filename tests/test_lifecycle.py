@@ -475,3 +475,10 @@ def test_axiom_run_link_reads_the_viewer_url_xcom(monkeypatch):
     assert link in op.operator_extra_links
     monkeypatch.setattr(xcom_module.XCom, "get_value", staticmethod(lambda **kw: None))
     assert link.get_link(op, ti_key=None) == ""  # queued: no link yet
+
+
+def test_finished_status_vocabulary_still_returns_the_output(axiom_emulator):
+    """Some surfaces answer "Finished" instead of Success/Failure in /run-data; run reports decide the outcome."""
+    axiom_emulator.load_scenario({**SCENARIO, "status_vocabulary": "finished"})
+    result = operator(EmulatedTime(axiom_emulator), automation_name="Export leads", deferrable=False).execute(context())
+    assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
