@@ -258,6 +258,20 @@ class TriggerResult(_Result):
     run_id: str | None = None
     recovered: bool = False
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TriggerResult:
+        """Rebuild a result saved with :meth:`to_dict`."""
+        return cls(
+            automation_name=str(data["automation_name"]),
+            status="queued" if data.get("status") == "queued" else "started",
+            viewer_url=data.get("viewer_url"),
+            message=data.get("message"),
+            triggered_at=_parse_timestamp(str(data["triggered_at"])),
+            sent_at=_parse_timestamp(str(data["sent_at"])),
+            run_id=data.get("run_id"),
+            recovered=bool(data.get("recovered")),
+        )
+
 
 RunStatus = Literal["Running", "Success", "Failure"]
 

@@ -482,3 +482,73 @@ def test_finished_status_vocabulary_still_returns_the_output(axiom_emulator):
     axiom_emulator.load_scenario({**SCENARIO, "status_vocabulary": "finished"})
     result = operator(EmulatedTime(axiom_emulator), automation_name="Export leads", deferrable=False).execute(context())
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+class FakeTaskStateStore:
+    """What Airflow >= 3.3 puts in the context as ``task_state_store``; it survives task retries."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def set(self, key, value, *, retention=None):
+        json_roundtrip = __import__("json").loads(__import__("json").dumps(value))
+        self.data[key] = json_roundtrip
+
+    def delete(self, key):
+        self.data.pop(key, None)
+
+
+def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+
+    first = operator(time, automation_name="Export leads", deferrable=False)
+
+    def crash(seconds: float) -> None:
+        time.sleep(seconds)
+        raise SystemExit("worker lost")  # the first attempt dies while waiting
+
+    first._sleep = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        first.execute({"ti": FakeTI(), "task_state_store": store})
+    assert "axiom_run" in store.data
+
+    retry = operator(time, automation_name="Export leads", deferrable=False)
+    ctx = {"ti": FakeTI(), "task_state_store": store}
+    result = retry.execute(ctx)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert len(runs(axiom_emulator, "Export leads")) == 1  # re-attached, not triggered again
+    assert [r["endpoint"] for r in axiom_emulator.requests("trigger")] == ["trigger"]
+    assert ctx["ti"].xcom["viewer_url"] == runs(axiom_emulator, "Export leads")[0]["viewer_url"]
+    assert "axiom_run" not in store.data  # the run ended: a later clear starts a new run
+
+
+def test_a_retry_after_a_failed_run_starts_a_new_run(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+    for _ in range(2):
+        with pytest.raises(AxiomRunFailedError):
+            operator(time, automation_name="Broken checkout flow", deferrable=False).execute(
+                {"ti": FakeTI(), "task_state_store": store}
+            )
+    assert len(runs(axiom_emulator, "Broken checkout flow")) == 2
+    assert store.data == {}
+
+
+async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+    op = operator(time, automation_name="Export leads", deferrable=True)
+    trigger = await asyncio.to_thread(defer, op, {"ti": FakeTI(), "task_state_store": store})
+    with pytest.raises(AxiomApiError):
+        op.execute_complete({"task_state_store": store}, {"status": "error", "message": "triggerer trouble"})
+    assert "axiom_run" in store.data
+    retry = operator(time, automation_name="Export leads", deferrable=True)
+    trigger = await asyncio.to_thread(defer, retry, {"ti": FakeTI(), "task_state_store": store})
+    assert len(runs(axiom_emulator, "Export leads")) == 1
+    event = await run_trigger(trigger, time)
+    assert retry.execute_complete({"task_state_store": store}, event)["data"] == {"google-sheet-data": NEW_ROWS}
+    assert store.data == {}

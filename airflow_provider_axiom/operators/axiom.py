@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 XCOM_VIEWER_URL = "viewer_url"
 XCOM_TRIGGERED_AT = "triggered_at"
 
+#: Task state store key holding the trigger result until the run ends (re-attach on retry).
+STATE_KEY = "axiom_run"
+
 #: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
 DEFER_BACKSTOP = timedelta(minutes=10)
 
@@ -54,6 +57,16 @@ class AxiomRunLink(BaseOperatorLink):
 
         url = XCom.get_value(key=XCOM_VIEWER_URL, ti_key=ti_key)
         return url if isinstance(url, str) else ""
+
+
+def _state_get(store: Any) -> Any:
+    if store is None:
+        return None
+    try:
+        return store.get(STATE_KEY)
+    except Exception as err:
+        log.warning("axiom.ai: could not read the task state store: %s", err)
+        return None
 
 
 def coerce_data(data: Any) -> Any:
@@ -149,14 +162,14 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         data = normalize_data(coerce_data(self.data))  # before anything is sent
         deadline = self._clock() + self.timeout
         with self.hook() as hook:
-            result = hook.trigger_automation(name, data)
+            result = self._resume_or_trigger(context, hook, name, data)
             self._record(context, result)
             if not self.wait_for_completion:
                 return result.to_dict()
             watcher = RunWatcher(hook, RunRef.from_trigger(result, self.clock_tolerance))
             obs = watcher.poll()  # once, before deciding to defer
             if obs.terminal or obs.state == "unknown":
-                return settle(watcher, obs, result.triggered_at)
+                return self._settle(context, watcher, obs, result)
             if self.deferrable:
                 self.defer(
                     trigger=AxiomRunTrigger(
@@ -187,11 +200,59 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             )
             if obs_or_none is None:
                 stopped = stop_remote_run(hook, result.viewer_url, name, "timeout")
+                self._forget(context)
                 raise AxiomRunTimeoutError(
                     f"the run of {name!r} did not finish within {self.timeout}; "
                     + ("the run was asked to stop" if stopped else "the run could not be stopped")
                 )
-            return settle(watcher, obs_or_none, result.triggered_at)
+            return self._settle(context, watcher, obs_or_none, result)
+
+    # -- surviving a retry: the run of a failed attempt is re-attached to, not started again
+
+    def _resume_or_trigger(self, context: Context, hook: AxiomHook, name: str, data: Any) -> TriggerResult:
+        """Trigger, unless an earlier attempt of this task started a run that is still going.
+
+        The trigger result is kept in the task state store (Airflow >= 3.3) until the run ends, so
+        a retry after a worker crash, a lost poll or a triggerer error re-attaches to that run
+        instead of starting a second, billed one. A run that has ended is never re-attached to.
+        """
+        store = context.get("task_state_store")
+        saved = _state_get(store)
+        if isinstance(saved, dict) and saved.get("automation_name") == name:
+            previous = TriggerResult.from_dict(saved)
+            obs = RunWatcher(hook, RunRef.from_trigger(previous, self.clock_tolerance)).poll()
+            if obs.state in ("waiting", "running"):
+                log.info(
+                    "axiom.ai: an earlier attempt started a run of %r at %s that is still %s: re-attaching to it",
+                    name,
+                    previous.triggered_at,
+                    obs.raw_status or "queued",
+                )
+                return previous
+            log.info("axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, obs.raw_status)
+        result = hook.trigger_automation(name, data)
+        if store is not None and self.wait_for_completion:
+            try:
+                store.set(STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
+            except Exception as err:  # the store is a convenience; never fail a started run over it
+                log.warning("axiom.ai: could not save the run to the task state store: %s", err)
+        return result
+
+    def _settle(self, context: Context, watcher: RunWatcher, obs: Any, result: TriggerResult) -> dict[str, Any]:
+        try:
+            return settle(watcher, obs, result.triggered_at)
+        finally:
+            if obs.terminal:
+                self._forget(context)
+
+    @staticmethod
+    def _forget(context: Context) -> None:
+        store = context.get("task_state_store")
+        if store is not None:
+            try:
+                store.delete(STATE_KEY)
+            except Exception as err:
+                log.warning("axiom.ai: could not clear the task state store: %s", err)
 
     def _record(self, context: Context, result: TriggerResult) -> None:
         self._viewer_url = result.viewer_url
@@ -205,7 +266,12 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
-        return complete_from_event(self._stop_hook, event)
+        try:
+            return complete_from_event(self._stop_hook, event)
+        finally:
+            # An "error" event leaves the run possibly running: a retry re-attaches to it.
+            if isinstance(event, dict) and event.get("status") in ("success", "failure", "timeout"):
+                self._forget(context)
 
     def on_kill(self) -> None:
         """The task was killed while waiting in the worker: stop the remote run (bounded, best effort)."""
