@@ -1,0 +1,350 @@
+"""A real Airflow (scheduler, dag-processor, triggerer, api-server) for the end-to-end tests.
+
+One Airflow per test module, in its own temporary ``AIRFLOW_HOME`` with a sqlite DB and the
+LocalExecutor. Its DAGs folder is ``tests/e2e/dags`` and its ``axiom_default`` connection points
+at an emulator served from this process on loopback. The components are started separately, each
+in its own session (process group), so the triggerer alone can be restarted; every component's
+output goes to ``<home>/<component>.log``. Nothing of the in-process test setup
+(``tests/conftest.py``) leaks into it: every ``AIRFLOW*`` variable is dropped from the environment
+the components get, and set anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+
+E2E_DIR = Path(__file__).resolve().parent
+DAGS_DIR = E2E_DIR / "dags"
+# Not resolved: the venv's python is a symlink, and the venv's bin must stay on PATH.
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW_BIN = VENV_BIN / "airflow"
+
+SCENARIO: dict[str, Any] = {
+    "api_key": "e2e-key",
+    "speed": 1,
+    "rate_limit_per_minute": None,
+    "plan": {"concurrency": 5},
+    "automations": [
+        {
+            "name": "E2E quick scrape",
+            "duration": 8,
+            "outcome": "Success",
+            "echo_input": True,
+            "output": {"price-log": [["checked_at"], ["today"]]},
+        },
+        {"name": "E2E long export", "duration": 3600, "outcome": "Success"},
+        {
+            "name": "E2E long sync",
+            "duration": 3600,
+            "outcome": "Success",
+            "output": {"sync-log": [["synced"], ["42"]]},
+        },
+    ],
+}
+
+#: Seconds to wait for one thing (a component to come up, a state to be reached). Bounded everywhere.
+STARTUP_TIMEOUT = 90.0
+STOP_GRACE = 15.0
+
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: starts a real Airflow (scheduler, dag-processor, triggerer, api-server) in subprocesses"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    on_timeout: Callable[[], str] | None = None,
+) -> T:
+    """Call ``probe`` until it returns something truthy; at most ``timeout`` seconds and a bounded count."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    for _ in range(int(timeout / interval) + 2):
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    details = on_timeout() if on_timeout else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}\n{details}")
+
+
+def _children_of() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces and parentheses
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    if not Path("/proc/self/stat").exists():
+        return []
+    children = _children_of()
+    found: list[int] = []
+    stack = list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(children.get(child, []))
+    return found
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], grace: float = STOP_GRACE) -> None:
+    """TERM each process group, wait up to ``grace`` seconds, then KILL the groups and stragglers."""
+    stragglers = {pid for proc in procs if proc.poll() is None for pid in descendants(proc.pid)}
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group may outlive its leader
+        if proc.poll() is None:
+            proc.wait(timeout=10)
+    for pid in stragglers:  # descendants that left the group (e.g. called setsid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class AirflowUnderTest:
+    """The subprocesses of one Airflow, its REST API (``/api/v2``), and its files."""
+
+    def __init__(self, home: Path, connection_json: str) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopped: list[subprocess.Popen[bytes]] = []
+        self.starts: dict[str, int] = {}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
+        env.update(
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_DIR),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM="2",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+            AIRFLOW__CORE__AUTH_MANAGER=(
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__BASE_URL=self.base_url,
+            AIRFLOW__API__WORKERS="1",
+            AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(16),
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+            # The log servers are not started (--skip-serve-logs: the logs are local files), but in
+            # case a component starts one anyway it must not collide with another Airflow.
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
+            AIRFLOW_CONN_AXIOM_DEFAULT=connection_json,
+        )
+        self.env = env
+        self.http = httpx.Client(base_url=f"{self.base_url}/api/v2", timeout=15.0)
+
+    # ------------------------------------------------------------------ processes
+
+    def command(self, component: str) -> list[str]:
+        args = {
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer", "--skip-serve-logs"],
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+        }[component]
+        return [str(AIRFLOW_BIN), *args]
+
+    def migrate(self) -> None:
+        with (self.home / "db-migrate.log").open("wb") as out:
+            result = subprocess.run(
+                [str(AIRFLOW_BIN), "db", "migrate"],
+                env=self.env,
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=180,
+            )
+        assert result.returncode == 0, self.tail("db-migrate")
+
+    def start(self, component: str) -> None:
+        self.starts[component] = self.starts.get(component, 0) + 1
+        name = component if self.starts[component] == 1 else f"{component}-{self.starts[component]}"
+        with (self.home / f"{name}.log").open("wb") as out:
+            self.procs[component] = subprocess.Popen(
+                self.command(component),
+                env=self.env,
+                cwd=self.home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so it can be stopped as a whole
+            )
+
+    def stop(self, component: str, grace: float = STOP_GRACE) -> int | None:
+        """Stop one component (TERM to its process group, KILL after ``grace``); its exit code."""
+        proc = self.procs.pop(component)
+        stop_processes([proc], grace)
+        return proc.returncode
+
+    def stop_all(self) -> None:
+        self.http.close()
+        stop_processes(list(self.procs.values()))
+        self.procs.clear()
+
+    def check_alive(self) -> None:
+        for component, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"airflow {component} exited with {proc.returncode}\n{self.tail(component)}")
+
+    def tail(self, name: str, chars: int = 3000) -> str:
+        path = self.home / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else "(no log)"
+        return f"--- {path.name} (last {chars} chars) ---\n{text[-chars:]}"
+
+    def diagnostics(self) -> str:
+        return "\n".join(self.tail(p.stem, 1500) for p in sorted(self.home.glob("*.log")))
+
+    # ------------------------------------------------------------------ REST
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.check_alive()
+        response = self.http.request(method, path, **kwargs)
+        assert response.is_success, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
+        return response.json()
+
+    def health(self) -> dict[str, Any] | None:
+        self.check_alive()
+        try:
+            response = self.http.get("/monitor/health", timeout=2.0)
+        except httpx.TransportError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def wait_until_ready(self, dag_ids: list[str]) -> None:
+        def healthy() -> bool:
+            health = self.health()
+            return bool(
+                health
+                and health["metadatabase"]["status"] == "healthy"
+                and health["scheduler"]["status"] == "healthy"
+                and health["triggerer"]["status"] == "healthy"
+            )
+
+        wait_for("the Airflow components to be healthy", healthy, timeout=STARTUP_TIMEOUT, on_timeout=self.diagnostics)
+
+        def parsed() -> bool:
+            errors = self.api("GET", "/importErrors")
+            assert errors["total_entries"] == 0, errors
+            found = self.api("GET", "/dags", params={"dag_id_pattern": "e2e_axiom_%", "limit": 100})
+            return {d["dag_id"] for d in found["dags"]} >= set(dag_ids)
+
+        wait_for("the e2e DAGs to be parsed", parsed, timeout=STARTUP_TIMEOUT, on_timeout=self.diagnostics)
+
+    def trigger_dag(self, dag_id: str) -> str:
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+        return str(run["dag_run_id"])
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"))
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> dict[str, Any]:
+        return dict(
+            self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state})
+        )
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+        return entry["value"]
+
+    def _log_folder(self, dag_id: str, run_id: str, task_id: str) -> Path:
+        return self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+
+    def task_logs(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
+        """The task's own log files (one per try), written by the worker."""
+        return sorted(self._log_folder(dag_id, run_id, task_id).glob("attempt=*.log"))
+
+    def trigger_logs(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
+        """The per-task trigger log files written by the triggerer(s), oldest first."""
+        files = self._log_folder(dag_id, run_id, task_id).glob("attempt=*.log.trigger.*.log")
+        return sorted(files, key=lambda p: p.stat().st_mtime)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[AxiomEmulator]:
+    with AxiomEmulator(SCENARIO, port=0) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def airflow_e2e(emulator: AxiomEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUnderTest]:
+    if not AIRFLOW_BIN.exists():
+        pytest.skip(f"no airflow executable next to {sys.executable}")
+    home = tmp_path_factory.mktemp("airflow-e2e-home")
+    af = AirflowUnderTest(home, emulator.connection_json())
+    # The components run in sessions of their own, so they would outlive a pytest killed with
+    # SIGTERM (a CI timeout): turn SIGTERM into KeyboardInterrupt, which still runs this teardown.
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        af.migrate()
+        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            af.start(component)
+        af.wait_until_ready(["e2e_axiom_deferred_success", "e2e_axiom_mark_failed", "e2e_axiom_triggerer_restart"])
+        yield af
+    finally:
+        af.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
