@@ -127,10 +127,28 @@ def import_string(path: str):
     return getattr(importlib.import_module(module), name)
 
 
+def assert_worker_can_send(deferred: TaskDeferred) -> None:
+    """Encode the deferral exactly as a real worker does before sending it to its supervisor.
+
+    ``airflow dags test`` skips this step; a pendulum Duration as ``timeout`` once broke it.
+    """
+    import structlog
+    from airflow.sdk.execution_time.comms import _RequestFrame
+    from airflow.sdk.execution_time.task_runner import _defer_task
+
+    class TI:
+        dag_id, task_id, run_id = "d", "t", "r"
+
+    msg, _ = _defer_task(deferred, TI(), structlog.get_logger())
+    assert _RequestFrame(id=1, body=msg.model_dump()).as_bytes()
+    assert type(deferred.timeout) is timedelta
+
+
 def defer(op, ctx) -> AxiomRunTrigger:
     with pytest.raises(TaskDeferred) as exc:
         op.execute(ctx)
     assert exc.value.method_name == "execute_complete"
+    assert_worker_can_send(exc.value)
     trigger = exc.value.trigger
     classpath, kwargs = trigger.serialize()
     rebuilt = import_string(classpath)(**kwargs)  # round trip, as the triggerer does

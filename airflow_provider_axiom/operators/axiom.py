@@ -187,7 +187,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     method_name="execute_complete",
                     # The trigger yields its own timeout event at the deadline (so the run is
                     # stopped); this is only a backstop in case the trigger cannot run at all.
-                    timeout=(deadline - self._clock()) + DEFER_BACKSTOP,
+                    # A plain timedelta: the worker msgpack-encodes it, and pendulum's Duration is refused.
+                    timeout=timedelta(seconds=((deadline - self._clock()) + DEFER_BACKSTOP).total_seconds()),
                 )
             obs_or_none = wait_in_worker(
                 watcher,

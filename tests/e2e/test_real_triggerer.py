@@ -21,20 +21,6 @@ pytestmark = pytest.mark.e2e
 
 FINISHED = ("success", "failed")
 
-#: What the task SDK logs when the operator hands ``defer()`` a ``pendulum.Duration`` as ``timeout``:
-#: the DeferTask message cannot be msgpack-encoded, so the task fails instead of deferring. It only
-#: shows with a real supervisor; ``airflow dags test`` passes messages in-process, unencoded.
-DEFER_TIMEOUT_BUG = "Objects of type <class 'pendulum.duration.Duration'> are not supported"
-
-
-def xfail_if_known_provider_bug(af: AirflowUnderTest, dag_id: str, run_id: str) -> None:
-    """The task failed: xfail only if it is the known defer-timeout bug of the provider, else let it fail."""
-    if any(DEFER_TIMEOUT_BUG in p.read_text(errors="replace") for p in af.task_logs(dag_id, run_id, TASK_ID)):
-        pytest.xfail(
-            "provider bug: AxiomTriggerAutomationOperator.execute passes defer(timeout=<pendulum.Duration>), "
-            "which the task SDK cannot send to the supervisor, so the deferrable operator fails in a real worker"
-        )
-
 
 def started_runs(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
     return [run for run in emulator.runs(name) if not run.get("history")]
@@ -49,7 +35,6 @@ def wait_until_deferred(af: AirflowUnderTest, dag_id: str, run_id: str) -> dict[
     def deferred() -> dict[str, Any] | None:
         ti = af.task_instance(dag_id, run_id, TASK_ID)
         if ti["state"] in FINISHED:
-            xfail_if_known_provider_bug(af, dag_id, run_id)
             raise AssertionError(f"the task ended before deferring: {ti}\n{af.diagnostics()}")
         return ti if ti["state"] == "deferred" and ti["triggerer_job"] else None
 
@@ -95,8 +80,6 @@ def test_deferred_run_succeeds_through_the_real_triggerer(airflow_e2e: AirflowUn
         return run if run["state"] in FINISHED else None
 
     run = wait_for(f"{dag_id} to finish", finished, timeout=120, interval=0.2, on_timeout=airflow_e2e.diagnostics)
-    if run["state"] != "success":
-        xfail_if_known_provider_bug(airflow_e2e, dag_id, run_id)
     assert run["state"] == "success", f"task states {states}\n{airflow_e2e.diagnostics()}"
     assert "deferred" in states, f"the task was never seen deferred: {states}"
     assert states[-1] == "success"
