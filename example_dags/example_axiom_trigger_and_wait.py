@@ -1,7 +1,7 @@
 """Trigger an axiom.ai automation with input rows, wait for it, and use its output rows downstream.
 
 Runs against the real API with an ``axiom_default`` connection holding your API key, or against
-the bundled emulator (``make demo`` sets that up). Parsing this file makes no network call.
+the bundled emulator (``python3 dev.py demo`` sets that up). Parsing this file makes no network call.
 """
 
 from __future__ import annotations
