@@ -29,6 +29,10 @@ def started(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"OPEN LINK IN BROWSER": VIEWER}, headers={"Date": DATE})
 
 
+def report(name: str, status: str, created: str) -> dict:
+    return {"task_name": name, "status": status, "description": "", "created_at": created, "updated_at": created}
+
+
 def reports(*items):
     return httpx.Response(200, json={"status": "success", "data": {"reports": list(items)}})
 
@@ -141,15 +145,7 @@ def test_lost_trigger_answer_with_a_started_run_is_not_resent(mock_hook):
     created = "2026-11-25T12:00:00.000000Z"
     handler = script(
         httpx.ReadTimeout("answer lost"),
-        reports(
-            {
-                "task_name": "Scrape",
-                "status": "Running",
-                "description": "",
-                "created_at": created,
-                "updated_at": created,
-            }
-        ),
+        reports(report("Scrape", "Running", created)),
     )
     result = mock_hook(handler).trigger_automation("Scrape", [["x"]])
     assert paths(handler) == ["trigger", "run-reports"]  # exactly one /trigger
@@ -160,7 +156,7 @@ def test_lost_trigger_answer_without_a_run_is_resent_once_checked(mock_hook):
     old = "2026-11-25T11:00:00.000000Z"  # the previous run of the same automation: not ours
     handler = script(
         httpx.Response(502, text="<html>Bad gateway</html>"),
-        reports({"task_name": "Scrape", "status": "Success", "description": "", "created_at": old, "updated_at": old}),
+        reports(report("Scrape", "Success", old)),
         started,
     )
     result = mock_hook(handler).trigger_automation("Scrape")
@@ -192,15 +188,7 @@ def test_last_attempt_lost_is_checked_before_giving_up(mock_hook):
     handler = script(
         httpx.Response(429, json={"status": "error", "message": "Rate limit exceeded."}),
         httpx.ReadTimeout("lost"),
-        reports(
-            {
-                "task_name": "Scrape",
-                "status": "Running",
-                "description": "",
-                "created_at": created,
-                "updated_at": created,
-            }
-        ),
+        reports(report("Scrape", "Running", created)),
     )
     result = mock_hook(handler, max_retries=1).trigger_automation("Scrape")
     assert result.recovered and paths(handler) == ["trigger", "trigger", "run-reports"]
@@ -210,15 +198,7 @@ async def test_async_trigger_follows_the_same_rule(mock_hook):
     created = "2026-11-25T12:00:00.000000Z"
     handler = script(
         httpx.RemoteProtocolError("dropped"),
-        reports(
-            {
-                "task_name": "Scrape",
-                "status": "Running",
-                "description": "",
-                "created_at": created,
-                "updated_at": created,
-            }
-        ),
+        reports(report("Scrape", "Running", created)),
     )
     hook = mock_hook(handler)
     result = await hook.atrigger_automation("Scrape")
