@@ -84,7 +84,8 @@ def test_trigger_and_wait(migrated_db):
     output = xcom("example_axiom_trigger_and_wait", "scrape_prices")
     assert output["status"] == "Success" and output["viewer_url"] == runs[0]["viewer_url"]
     assert output["data"]["google-sheet-data"][1] == ["https://example.com/product/1"]
-    assert xcom("example_axiom_trigger_and_wait", "load_rows") == 6
+    assert output["data"]["prices"][1] == ["https://example.com/product/1", "19.99", "EUR", "true"]
+    assert xcom("example_axiom_trigger_and_wait", "load_rows") == 8
     assert "[DAG TEST] running trigger in line" in result.stdout + result.stderr  # it really deferred
 
 
