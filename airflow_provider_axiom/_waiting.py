@@ -13,7 +13,6 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._runs import (
     RunObservation,
-    RunRef,
     RunWatcher,
     failure_error,
     next_interval,
@@ -156,15 +155,9 @@ def complete_from_event(hook_factory: Callable[[], AxiomHook], event: Any) -> di
     )
 
 
-def deadline_after(timeout: timedelta, clock: Callable[[], DateTime] = utcnow) -> DateTime:
-    return clock() + timeout
-
-
 __all__ = [
-    "RunRef",
     "as_timedelta",
     "complete_from_event",
-    "deadline_after",
     "settle",
     "stop_remote_run",
     "wait_in_worker",
