@@ -408,14 +408,6 @@ async def test_sensor_deferrable(axiom_emulator):
     assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
 
 
-def test_sensor_timeout_stops_the_run(axiom_emulator):
-    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
-    started = hook.trigger_automation("Long crawl")
-    s = sensor(automation_name="Long crawl", started_after=started.triggered_at, viewer_url=started.viewer_url)
-    s._stop("timeout")
-    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
-
-
 def test_sensor_default_started_after_is_the_dag_run_start(axiom_emulator):
     class DagRun:
         start_date = pendulum.now("UTC").subtract(minutes=5)
@@ -570,3 +562,23 @@ async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
     event = await run_trigger(trigger, time)
     assert retry.execute_complete({"task_state_store": store}, event)["data"] == {"google-sheet-data": NEW_ROWS}
     assert store.data == {}
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_sensor_poke_mode_timeout_stops_the_run(axiom_emulator, soft_fail):
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    started = hook.trigger_automation("Long crawl")
+    s = AxiomRunSensor(
+        task_id="wait",
+        automation_name="Long crawl",
+        started_after=started.triggered_at,
+        viewer_url=started.viewer_url,
+        poke_interval=0.01,
+        timeout=0.05,
+        soft_fail=soft_fail,
+    )
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        s.execute(context())
+    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]

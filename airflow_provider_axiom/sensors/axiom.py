@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 from pendulum import DateTime
 
 from airflow_provider_axiom._core import validate_name
@@ -103,6 +103,10 @@ class AxiomRunSensor(BaseSensorOperator):
                 return super().execute(context)
             except AirflowSensorTimeout:
                 self._stop("timeout")
+                raise
+            except AirflowSkipException as skip:  # soft_fail turns the timeout into a skip
+                if str(skip).startswith("Sensor has timed out"):
+                    self._stop("timeout")
                 raise
         first = self.poke(context)
         if isinstance(first, PokeReturnValue):
