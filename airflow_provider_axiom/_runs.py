@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pendulum
 from pendulum import DateTime
 
-from airflow_provider_axiom._core import RunData, RunReport, TriggerResult, run_state
+from airflow_provider_axiom._core import RunData, RunReport, TriggerResult, oldest_run_since, run_state
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomRunFailedError
 
 if TYPE_CHECKING:
@@ -113,10 +113,9 @@ def observe(ref: RunRef, reports: Sequence[RunReport]) -> tuple[RunRef, RunObser
             )
             return ref, RunObservation("waiting", raw_status="not in run reports")
     else:
-        candidates = [r for r in mine if r.created_at >= ref.not_before]
-        if not candidates:
+        found = oldest_run_since(mine, ref.automation_name, ref.not_before)
+        if found is None:
             return ref, RunObservation("waiting")
-        found = min(candidates, key=lambda r: r.created_at)
         ref = replace(ref, created_at=found.created_at)
     newest = all(r.created_at <= found.created_at or _same_second(r.created_at, found.created_at) for r in mine)
     state = run_state(found.status)

@@ -40,6 +40,7 @@ from airflow_provider_axiom._core import (
     TriggerResult,
     closest_names,
     list_automations_request,
+    oldest_run_since,
     parse_automation_names,
     parse_json,
     parse_remaining_runtime,
@@ -464,8 +465,8 @@ class AxiomHook(BaseHook):
         if server is not None:
             self._skew = server - raw.received_at
 
-    def _server_now(self, local: DateTime | None = None) -> DateTime:
-        return (local or self._clock()) + self._skew
+    def _server_now(self) -> DateTime:
+        return self._clock() + self._skew
 
     def _trigger_flow(self, request: ApiRequest, name: str) -> Flow[TriggerResult]:
         """Send ``/trigger``; never re-send while a lost answer may have started a run."""
@@ -518,10 +519,7 @@ class AxiomHook(BaseHook):
                 status_code=err.status_code,
                 endpoint="/trigger",
             ) from err
-        candidates = [
-            r for r in parse_run_reports(answer.body) if r.task_name == name and r.created_at >= since - CLOCK_SLACK
-        ]
-        return min(candidates, key=lambda r: r.created_at) if candidates else None
+        return oldest_run_since(parse_run_reports(answer.body), name, since - CLOCK_SLACK)
 
     def _with_suggestions(self, flow: Flow[T], name: str) -> Flow[T]:
         """Run ``flow``; on "Task not found", name the closest existing automations."""
