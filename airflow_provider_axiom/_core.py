@@ -34,6 +34,18 @@ Cell = str
 Rows = list[list[Cell]]
 
 
+def utcnow() -> DateTime:
+    """Now, in UTC (the default clock everywhere; tests inject their own)."""
+    return pendulum.now("UTC")
+
+
+def iso(value: Any) -> str | None:
+    """ISO 8601 text for a datetime; strings and None pass through."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.isoformat())
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -235,7 +247,7 @@ class _Result:
         """A JSON-serialisable dict (timestamps as ISO 8601 strings)."""
         out = {}
         for key, value in asdict(self).items():  # type: ignore[call-overload]
-            out[key] = value.isoformat() if isinstance(value, DateTime) else value
+            out[key] = iso(value) if isinstance(value, DateTime) else value
         return out
 
 

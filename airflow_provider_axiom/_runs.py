@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pendulum
 from pendulum import DateTime
 
-from airflow_provider_axiom._core import RunData, RunReport, TriggerResult, oldest_run_since, run_state
-from airflow_provider_axiom.exceptions import AxiomApiError, AxiomRunFailedError
+from airflow_provider_axiom._core import RunData, RunReport, TriggerResult, iso, oldest_run_since, run_state, utcnow
+from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
 
 if TYPE_CHECKING:
     from airflow_provider_axiom.hooks.axiom import AxiomHook
@@ -249,18 +249,12 @@ def run_summary(
         "status": report.status if report else obs.raw_status,
         "viewer_url": ref.viewer_url,
         "run_id": ref.run_id,
-        "triggered_at": _iso(triggered_at),
-        "started_at": _iso(report.created_at if report else ref.created_at),
-        "finished_at": _iso(report.updated_at if report else None),
+        "triggered_at": iso(triggered_at),
+        "started_at": iso(report.created_at if report else ref.created_at),
+        "finished_at": iso(report.updated_at if report else None),
         "description": report.description if report else None,
         "data": data,
     }
-
-
-def _iso(value: DateTime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.isoformat()
 
 
 def failure_error(summary: dict[str, Any]) -> AxiomRunFailedError:
@@ -281,6 +275,89 @@ def unknown_status_error(ref: RunRef, obs: RunObservation) -> AxiomApiError:
     )
 
 
-def next_interval(current: float, maximum: float) -> float:
-    """The documented polling cadence: double each time, up to ``maximum``."""
-    return min(maximum, current * 2)
+class PollPacer:
+    """When to poll next and when to give up, for the worker loop and the trigger alike.
+
+    The documented cadence (``poll_interval`` doubling up to ``max_poll_interval``), never
+    sleeping past ``deadline``, and a bounded run of consecutive transient failures.
+    """
+
+    def __init__(
+        self,
+        *,
+        deadline: DateTime,
+        poll_interval: float,
+        max_poll_interval: float,
+        max_consecutive_errors: int,
+        clock: Callable[[], DateTime] = utcnow,
+    ) -> None:
+        self.deadline = deadline
+        self.interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.max_consecutive_errors = max_consecutive_errors
+        self.clock = clock
+        self.failures = 0
+
+    def expired(self) -> bool:
+        return self.clock() >= self.deadline
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+    def tolerate(self, err: AxiomError) -> bool:
+        """Count a failed poll; True to poll again, False to give up (permanent, or too many in a row)."""
+        self.failures += 1
+        if not err.retryable or self.failures >= self.max_consecutive_errors:
+            return False
+        log.warning("axiom.ai poll %d/%d failed, polling again: %s", self.failures, self.max_consecutive_errors, err)
+        return True
+
+    def next_wait(self) -> float:
+        """Seconds to sleep before the next poll (never past the deadline); the interval then doubles."""
+        wait = max(0.0, min(self.interval, (self.deadline - self.clock()).total_seconds()))
+        self.interval = min(self.max_poll_interval, self.interval * 2)
+        return wait
+
+
+def _cannot_stop(viewer_url: str | None, automation_name: str, why: str) -> bool:
+    if viewer_url:
+        return False
+    log.warning("axiom.ai: cannot stop the run of %r (%s): no viewer URL (it was queued)", automation_name, why)
+    return True
+
+
+def _stop_outcome(automation_name: str, why: str, err: AxiomError | None) -> bool:
+    if err is not None:
+        log.error("axiom.ai: could not stop the run of %r (%s): %s", automation_name, why, err)
+        return False
+    log.info("axiom.ai: asked the run of %r to stop (%s)", automation_name, why)
+    return True
+
+
+def stop_remote_run(hook: AxiomHook, viewer_url: str | None, automation_name: str, why: str) -> bool:
+    """Best effort, bounded: ask the API to stop a run. Returns whether the request was accepted."""
+    if _cannot_stop(viewer_url, automation_name, why):
+        return False
+    try:
+        hook.stop_run(str(viewer_url))
+    except AxiomError as err:
+        return _stop_outcome(automation_name, why, err)
+    return _stop_outcome(automation_name, why, None)
+
+
+async def astop_remote_run(hook: AxiomHook, viewer_url: str | None, automation_name: str, why: str) -> bool:
+    """Async :func:`stop_remote_run`."""
+    if _cannot_stop(viewer_url, automation_name, why):
+        return False
+    try:
+        await hook.astop_run(str(viewer_url))
+    except AxiomError as err:
+        return _stop_outcome(automation_name, why, err)
+    return _stop_outcome(automation_name, why, None)
+
+
+def timeout_error(what: str, stopped: bool) -> AxiomRunTimeoutError:
+    """The error for a run that outlived the task's timeout, saying whether it was stopped."""
+    return AxiomRunTimeoutError(
+        f"{what}; " + ("the run was asked to stop" if stopped else "the run could not be stopped")
+    )

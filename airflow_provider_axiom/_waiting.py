@@ -8,15 +8,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pendulum
-from pendulum import DateTime
-
 from airflow_provider_axiom._runs import (
+    PollPacer,
     RunObservation,
     RunWatcher,
     failure_error,
-    next_interval,
     run_summary,
+    stop_remote_run,
+    timeout_error,
     unknown_status_error,
 )
 from airflow_provider_axiom.exceptions import (
@@ -29,10 +28,9 @@ from airflow_provider_axiom.exceptions import (
     AxiomNotFoundError,
     AxiomQuotaError,
     AxiomRateLimitError,
-    AxiomRunTimeoutError,
     AxiomServerError,
 )
-from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.hooks.axiom import stopping_hook
 from airflow_provider_axiom.triggers.axiom import EVENT_STATUSES
 
 log = logging.getLogger(__name__)
@@ -53,32 +51,24 @@ _ERROR_CLASSES: dict[str, type[AxiomError]] = {
 }
 
 
-def as_timedelta(value: timedelta | float | int, field_name: str) -> timedelta:
-    """``timeout``-style arguments: seconds or a timedelta, positive."""
+def as_timedelta(value: timedelta | float | int, field_name: str, *, allow_zero: bool = False) -> timedelta:
+    """``timeout``-style arguments: seconds or a timedelta, positive (or zero with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise ValueError(f"{field_name} must be seconds or a timedelta, got {type(value).__name__}")
     delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if delta.total_seconds() <= 0:
+    if delta.total_seconds() < 0 or (delta.total_seconds() == 0 and not allow_zero):
         raise ValueError(f"{field_name} must be positive, got {value!r}")
     return delta
 
 
-def utcnow() -> DateTime:
-    return pendulum.now("UTC")
+#: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it. The
+#: trigger yields a timeout event at its deadline (so the run is stopped); this is only a backstop.
+DEFER_BACKSTOP = timedelta(minutes=10)
 
 
-def stop_remote_run(hook: AxiomHook, viewer_url: str | None, automation_name: str, why: str) -> bool:
-    """Best effort, bounded: ask the API to stop a run. Returns whether the request was accepted."""
-    if not viewer_url:
-        log.warning("axiom.ai: cannot stop the run of %r (%s): no viewer URL (it was queued)", automation_name, why)
-        return False
-    try:
-        hook.stop_run(viewer_url)
-    except AxiomError as err:
-        log.error("axiom.ai: could not stop the run of %r (%s): %s", automation_name, why, err)
-        return False
-    log.info("axiom.ai: asked the run of %r to stop (%s)", automation_name, why)
-    return True
+def defer_timeout(remaining: timedelta) -> timedelta:
+    """``defer(timeout=...)``: a plain timedelta (workers msgpack-encode it; pendulum's Duration is refused)."""
+    return timedelta(seconds=(remaining + DEFER_BACKSTOP).total_seconds())
 
 
 def settle(watcher: RunWatcher, obs: RunObservation, triggered_at: Any) -> dict[str, Any]:
@@ -94,36 +84,26 @@ def settle(watcher: RunWatcher, obs: RunObservation, triggered_at: Any) -> dict[
 
 def wait_in_worker(
     watcher: RunWatcher,
+    pacer: PollPacer,
     *,
-    deadline: DateTime,
-    poll_interval: float,
-    max_poll_interval: float,
-    max_consecutive_errors: int,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], DateTime] = utcnow,
 ) -> RunObservation | None:
-    """Poll until the run is terminal (returns the observation) or ``deadline`` passes (returns None)."""
-    interval = poll_interval
-    failures = 0
-    while True:
-        if clock() >= deadline:
-            return None
+    """Poll until the run is terminal (returns the observation) or the deadline passes (returns None)."""
+    while not pacer.expired():
         try:
             obs = watcher.poll()
-            failures = 0
         except AxiomError as err:
-            failures += 1
-            if not err.retryable or failures >= max_consecutive_errors:
+            if not pacer.tolerate(err):
                 raise
-            log.warning("axiom.ai poll %d/%d failed, polling again: %s", failures, max_consecutive_errors, err)
         else:
+            pacer.succeeded()
             if obs.terminal or obs.state == "unknown":
                 return obs
-        sleep(max(0.0, min(interval, (deadline - clock()).total_seconds())))
-        interval = next_interval(interval, max_poll_interval)
+        sleep(pacer.next_wait())
+    return None
 
 
-def complete_from_event(hook_factory: Callable[[], AxiomHook], event: Any) -> dict[str, Any]:
+def complete_from_event(conn_id: str, event: Any) -> dict[str, Any]:
     """Turn an :class:`AxiomRunTrigger` event into the task's result, or raise. Unknown events fail closed."""
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise AxiomApiError(
@@ -138,14 +118,9 @@ def complete_from_event(hook_factory: Callable[[], AxiomHook], event: Any) -> di
     if status == "failure":
         raise failure_error({"automation_name": name, "viewer_url": event.get("viewer_url"), **summary})
     if status == "timeout":
-        hook = hook_factory()
-        try:
+        with stopping_hook(conn_id) as hook:
             stopped = stop_remote_run(hook, event.get("viewer_url"), name, "timeout")
-        finally:
-            hook.close()
-        raise AxiomRunTimeoutError(
-            f"{event.get('message')}; " + ("the run was asked to stop" if stopped else "the run could not be stopped")
-        )
+        raise timeout_error(str(event.get("message")), stopped)
     cls = _ERROR_CLASSES.get(str(event.get("error_class")), AxiomApiError)
     raise cls(
         str(event.get("message") or "the axiom.ai trigger reported an error"),
@@ -156,9 +131,10 @@ def complete_from_event(hook_factory: Callable[[], AxiomHook], event: Any) -> di
 
 
 __all__ = [
+    "DEFER_BACKSTOP",
     "as_timedelta",
     "complete_from_event",
+    "defer_timeout",
     "settle",
-    "stop_remote_run",
     "wait_in_worker",
 ]

@@ -53,6 +53,7 @@ from airflow_provider_axiom._core import (
     run_reports_request,
     stop_request,
     trigger_request,
+    utcnow,
 )
 from airflow_provider_axiom._ratelimit import RateLimiter, key_fingerprint, limiter_for_key
 from airflow_provider_axiom.exceptions import (
@@ -188,10 +189,6 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _utcnow() -> DateTime:
-    return pendulum.now("UTC")
-
-
 def _parse_http_date(value: str | None) -> DateTime | None:
     if not value:
         return None
@@ -236,7 +233,7 @@ class AxiomHook(BaseHook):
         retry_budget: float = DEFAULT_RETRY_BUDGET,
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], DateTime] = _utcnow,
+        clock: Callable[[], DateTime] = utcnow,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         rate_limiter: RateLimiter | None = None,
@@ -634,6 +631,11 @@ class AxiomHook(BaseHook):
         """Where this hook points, safe to log (the key appears only as a fingerprint)."""
         settings = self.get_conn()
         return f"axiom.ai at {settings.base_url} (key {key_fingerprint(settings.api_key)})"
+
+
+def stopping_hook(axiom_conn_id: str) -> AxiomHook:
+    """A hook for the kill and timeout paths: few retries and a short timeout, so stopping never hangs."""
+    return AxiomHook(axiom_conn_id, max_retries=2, timeout=15)
 
 
 class _Stepper(Generic[T]):

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.configuration import conf
 
-from airflow_provider_axiom._core import TriggerResult, normalize_data, validate_name
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher
-from airflow_provider_axiom._waiting import (
-    as_timedelta,
-    complete_from_event,
-    settle,
+from airflow_provider_axiom._core import TriggerResult, normalize_data, utcnow, validate_name
+from airflow_provider_axiom._runs import (
+    DEFAULT_TOLERANCE,
+    PollPacer,
+    RunRef,
+    RunWatcher,
     stop_remote_run,
-    utcnow,
-    wait_in_worker,
+    timeout_error,
 )
-from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomRunTimeoutError
-from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom._waiting import as_timedelta, complete_from_event, defer_timeout, settle, wait_in_worker
+from airflow_provider_axiom.exceptions import AxiomBadRequestError
+from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
@@ -38,9 +38,6 @@ XCOM_TRIGGERED_AT = "triggered_at"
 
 #: Task state store key holding the trigger result until the run ends (re-attach on retry).
 STATE_KEY = "axiom_run"
-
-#: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
-DEFER_BACKSTOP = timedelta(minutes=10)
 
 
 class AxiomRunLink(BaseOperatorLink):
@@ -141,9 +138,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.timeout = as_timedelta(timeout, "timeout")
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
-        self.clock_tolerance = (
-            clock_tolerance if isinstance(clock_tolerance, timedelta) else timedelta(seconds=clock_tolerance)
-        )
+        self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self._viewer_url: str | None = None
 
     # Injectable for tests.
@@ -153,9 +148,6 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     def hook(self) -> AxiomHook:
         """A new hook for this task's connection."""
         return AxiomHook(self.axiom_conn_id)
-
-    def _stop_hook(self) -> AxiomHook:
-        return AxiomHook(self.axiom_conn_id, max_retries=2, timeout=15)
 
     def execute(self, context: Context) -> dict[str, Any]:
         name = validate_name(self.automation_name, "automation_name")
@@ -185,27 +177,20 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                         max_consecutive_errors=self.max_consecutive_errors,
                     ),
                     method_name="execute_complete",
-                    # The trigger yields its own timeout event at the deadline (so the run is
-                    # stopped); this is only a backstop in case the trigger cannot run at all.
-                    # A plain timedelta: the worker msgpack-encodes it, and pendulum's Duration is refused.
-                    timeout=timedelta(seconds=((deadline - self._clock()) + DEFER_BACKSTOP).total_seconds()),
+                    timeout=defer_timeout(deadline - self._clock()),
                 )
-            obs_or_none = wait_in_worker(
-                watcher,
+            pacer = PollPacer(
                 deadline=deadline,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
-                sleep=self._sleep,
                 clock=self._clock,
             )
+            obs_or_none = wait_in_worker(watcher, pacer, sleep=self._sleep)
             if obs_or_none is None:
                 stopped = stop_remote_run(hook, result.viewer_url, name, "timeout")
                 self._forget(context)
-                raise AxiomRunTimeoutError(
-                    f"the run of {name!r} did not finish within {self.timeout}; "
-                    + ("the run was asked to stop" if stopped else "the run could not be stopped")
-                )
+                raise timeout_error(f"the run of {name!r} did not finish within {self.timeout}", stopped)
             return self._settle(context, watcher, obs_or_none, result)
 
     # -- surviving a retry: the run of a failed attempt is re-attached to, not started again
@@ -268,7 +253,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         try:
-            return complete_from_event(self._stop_hook, event)
+            return complete_from_event(self.axiom_conn_id, event)
         finally:
             # An "error" event leaves the run possibly running: a retry re-attaches to it.
             if isinstance(event, dict) and event.get("status") in ("success", "failure", "timeout"):
@@ -277,5 +262,5 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     def on_kill(self) -> None:
         """The task was killed while waiting in the worker: stop the remote run (bounded, best effort)."""
         if self._viewer_url:
-            with self._stop_hook() as hook:
+            with stopping_hook(self.axiom_conn_id) as hook:
                 stop_remote_run(hook, self._viewer_url, str(self.automation_name), "task killed")

@@ -12,10 +12,10 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 from pendulum import DateTime
 
-from airflow_provider_axiom._core import validate_name
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher, to_datetime
-from airflow_provider_axiom._waiting import complete_from_event, settle, stop_remote_run, utcnow
-from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom._core import utcnow, validate_name
+from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher, stop_remote_run, to_datetime
+from airflow_provider_axiom._waiting import as_timedelta, complete_from_event, defer_timeout, settle
+from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
@@ -66,9 +66,7 @@ class AxiomRunSensor(BaseSensorOperator):
         self.viewer_url = viewer_url
         self.axiom_conn_id = axiom_conn_id
         self.deferrable = deferrable
-        self.clock_tolerance = (
-            clock_tolerance if isinstance(clock_tolerance, timedelta) else timedelta(seconds=clock_tolerance)
-        )
+        self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
 
     def _ref(self, context: Context) -> RunRef:
@@ -84,9 +82,6 @@ class AxiomRunSensor(BaseSensorOperator):
             not_before=started_after - self.clock_tolerance,
             viewer_url=self.viewer_url or None,
         )
-
-    def _stop_hook(self) -> AxiomHook:
-        return AxiomHook(self.axiom_conn_id, max_retries=2, timeout=15)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         with AxiomHook(self.axiom_conn_id) as hook:
@@ -112,7 +107,8 @@ class AxiomRunSensor(BaseSensorOperator):
         if isinstance(first, PokeReturnValue):
             return first.xcom_value
         ref = self._ref(context)
-        deadline = utcnow() + timedelta(seconds=float(self.timeout))
+        timeout = timedelta(seconds=float(self.timeout))
+        deadline = utcnow() + timeout
         self.defer(
             trigger=AxiomRunTrigger(
                 automation_name=ref.automation_name,
@@ -126,16 +122,16 @@ class AxiomRunSensor(BaseSensorOperator):
                 max_consecutive_errors=self.max_consecutive_errors,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout)) + timedelta(minutes=10),
+            timeout=defer_timeout(timeout),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
-        return complete_from_event(self._stop_hook, event)
+        return complete_from_event(self.axiom_conn_id, event)
 
     def _stop(self, why: str) -> None:
         if self.viewer_url:
-            with self._stop_hook() as hook:
+            with stopping_hook(self.axiom_conn_id) as hook:
                 stop_remote_run(hook, self.viewer_url, str(self.automation_name), why)
 
     def on_kill(self) -> None:

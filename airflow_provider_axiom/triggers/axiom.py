@@ -7,29 +7,26 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pendulum import DateTime
 
+from airflow_provider_axiom._core import iso, utcnow
 from airflow_provider_axiom._runs import (
+    PollPacer,
     RunObservation,
     RunRef,
     RunWatcher,
-    next_interval,
+    astop_remote_run,
     run_summary,
     to_datetime,
 )
 from airflow_provider_axiom.exceptions import AxiomError
-from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
 log = logging.getLogger(__name__)
 
 #: The event statuses this trigger yields; ``execute_complete`` fails closed on anything else.
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
-
-
-def _iso(value: DateTime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 class AxiomRunTrigger(BaseTrigger):
@@ -54,7 +51,7 @@ class AxiomRunTrigger(BaseTrigger):
     """
 
     #: Injectable for tests: the clock and the sleep used between polls.
-    clock: Callable[[], DateTime] = staticmethod(lambda: pendulum.now("UTC"))
+    clock: Callable[[], DateTime] = staticmethod(utcnow)
     sleep: Callable[[float], Awaitable[Any]] = staticmethod(asyncio.sleep)
 
     def __init__(
@@ -88,10 +85,10 @@ class AxiomRunTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "automation_name": self.automation_name,
-                "not_before": _iso(self.not_before),
-                "deadline": _iso(self.deadline),
+                "not_before": iso(self.not_before),
+                "deadline": iso(self.deadline),
                 "axiom_conn_id": self.axiom_conn_id,
-                "triggered_at": _iso(self.triggered_at),
+                "triggered_at": iso(self.triggered_at),
                 "run_id": self.run_id,
                 "viewer_url": self.viewer_url,
                 "poll_interval": self.poll_interval,
@@ -114,7 +111,7 @@ class AxiomRunTrigger(BaseTrigger):
             "message": message,
             "automation_name": self.automation_name,
             "viewer_url": self.viewer_url,
-            "triggered_at": _iso(self.triggered_at),
+            "triggered_at": iso(self.triggered_at),
             **extra,
         }
         return TriggerEvent(payload)
@@ -131,17 +128,14 @@ class AxiomRunTrigger(BaseTrigger):
 
     async def _wait(self, hook: AxiomHook) -> TriggerEvent:
         watcher = RunWatcher(hook, self._ref())
-        interval = self.poll_interval
-        failures = 0
-        while True:
-            if self.clock() >= self.deadline:
-                return self._event(
-                    "timeout",
-                    f"the run of {self.automation_name!r} did not finish by {self.deadline.isoformat()}",
-                    summary=run_summary(
-                        watcher.ref, RunObservation("waiting"), data=None, triggered_at=self.triggered_at
-                    ),
-                )
+        pacer = PollPacer(
+            deadline=self.deadline,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_errors=self.max_consecutive_errors,
+            clock=self.clock,
+        )
+        while not pacer.expired():
             try:
                 obs = await watcher.apoll()
                 if obs.terminal:
@@ -156,10 +150,9 @@ class AxiomRunTrigger(BaseTrigger):
                         f"the run of {self.automation_name!r} reports an unknown status {obs.raw_status!r}",
                         error_class="AxiomApiError",
                     )
-                failures = 0
+                pacer.succeeded()
             except AxiomError as err:
-                failures += 1
-                if not err.retryable or failures >= self.max_consecutive_errors:
+                if not pacer.tolerate(err):
                     return self._event(
                         "error",
                         str(err),
@@ -168,26 +161,17 @@ class AxiomRunTrigger(BaseTrigger):
                         api_message=err.api_message,
                         retryable=err.retryable,
                     )
-                log.warning("axiom.ai poll %d/%d failed, polling again: %s", failures, self.max_consecutive_errors, err)
             except Exception as err:  # a bug or an unexpected answer: fail closed, never hang
                 log.exception("axiom.ai trigger failed unexpectedly")
                 return self._event("error", f"{type(err).__name__}: {err}", error_class="AxiomApiError")
-            remaining = (self.deadline - self.clock()).total_seconds()
-            await self.sleep(max(0.0, min(interval, remaining)))
-            interval = next_interval(interval, self.max_poll_interval)
+            await self.sleep(pacer.next_wait())
+        return self._event(
+            "timeout",
+            f"the run of {self.automation_name!r} did not finish by {self.deadline.isoformat()}",
+            summary=run_summary(watcher.ref, RunObservation("waiting"), data=None, triggered_at=self.triggered_at),
+        )
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed, succeeded or cleared: stop the remote run."""
-        if not self.viewer_url:
-            log.warning(
-                "axiom.ai: no viewer URL for the run of %r (it was queued); cannot stop it", self.automation_name
-            )
-            return
-        hook = AxiomHook(self.axiom_conn_id, max_retries=2, timeout=15)
-        try:
-            await hook.astop_run(self.viewer_url)
-            log.info("axiom.ai: asked the run of %r to stop", self.automation_name)
-        except AxiomError as err:
-            log.error("axiom.ai: could not stop the run of %r: %s", self.automation_name, err)
-        finally:
-            await hook.aclose()
+        async with stopping_hook(self.axiom_conn_id) as hook:
+            await astop_remote_run(hook, self.viewer_url, self.automation_name, "task killed by a user")
