@@ -259,15 +259,6 @@ class AxiomHook(BaseHook):
 
     # ------------------------------------------------------------------ connection
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form for Airflow < 3.2 (newer versions read ``ui-field-behaviour`` from provider info)."""
-        return {
-            "hidden_fields": ["schema", "login", "port"],
-            "relabeling": {"password": "API key", "host": "Base URL"},
-            "placeholders": {"host": DEFAULT_BASE_URL, "password": "your axiom.ai API key"},
-        }
-
     def _apply_overrides(self, settings: AxiomSettings) -> AxiomSettings:
         changes: dict[str, Any] = {}
         if self._timeout_override is not None:
