@@ -164,27 +164,29 @@ class RunWatcher:
             "axiom.ai: reading the latest %d run reports to find the run of %r", self.window, self.ref.automation_name
         )
 
+    def _look(self, reports: list[RunReport]) -> RunObservation | None:
+        """Observe the run in ``reports``; None (after widening the window) when it may lie further back."""
+        self.ref, obs = observe(self.ref, reports)
+        if self._window_too_short(reports, obs):
+            self._widen()
+            return None
+        return obs
+
     def poll(self) -> RunObservation:
         if self.ref.run_id:
             self._run_data = self.hook.get_run_data(run_id=self.ref.run_id)
             return self._with_report(_from_run_data(self._run_data), self._reports(self.window))
-        while True:
-            reports = self._reports(self.window)
-            self.ref, obs = observe(self.ref, reports)
-            if not self._window_too_short(reports, obs):
-                return obs
-            self._widen()
+        while (obs := self._look(self._reports(self.window))) is None:
+            pass
+        return obs
 
     async def apoll(self) -> RunObservation:
         if self.ref.run_id:
             self._run_data = await self.hook.aget_run_data(run_id=self.ref.run_id)
             return self._with_report(_from_run_data(self._run_data), await self._areports(self.window))
-        while True:
-            reports = await self._areports(self.window)
-            self.ref, obs = observe(self.ref, reports)
-            if not self._window_too_short(reports, obs):
-                return obs
-            self._widen()
+        while (obs := self._look(await self._areports(self.window))) is None:
+            pass
+        return obs
 
     def _with_report(self, obs: RunObservation, reports: list[RunReport]) -> RunObservation:
         # With a run_id the status comes from /run-data; the report adds the description.
