@@ -238,6 +238,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(body).encode("utf-8"), "application/json; charset=utf-8", headers)
 
+    def _fail(self, kind: str, endpoint: str, method: str, label: str | None, body: Any, at: float | None) -> None:
+        """Record and deliver a connection reset (``"reset"``) or a gateway's 502 page (``"html"``).
+
+        ``at`` is None when the request was not processed, else the emulated time it was.
+        """
+        if kind == "reset":
+            self.server.core.record_request(endpoint, method, "reset", label, body, at)
+            self._reset()
+        else:
+            self.server.core.record_request(endpoint, method, 502, label, body, at)
+            self._send(502, GATEWAY_HTML, "text/html")
+
     def _reset(self) -> None:
         """Abort the connection with a TCP RST (SO_LINGER 0, then close)."""
         self.close_connection = True
@@ -290,12 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.latency:
             time.sleep(fault.latency)
         if fault is not None and fault.kind in ("reset", "html", "status"):
-            if fault.kind == "reset":
-                core.record_request(endpoint, method, "reset", label, body, None)
-                self._reset()
-            elif fault.kind == "html":
-                core.record_request(endpoint, method, 502, label, body, None)
-                self._send(502, GATEWAY_HTML, "text/html")
+            if fault.kind in ("reset", "html"):
+                self._fail(fault.kind, endpoint, method, label, body, None)
             else:
                 status = fault.status or 500
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
@@ -316,12 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "truncated":
             core.record_request(endpoint, method, 200, label, body, at)
             self._send(200, payload[: len(payload) // 2], "application/json; charset=utf-8")
-        elif fault.lost_mode == "reset":
-            core.record_request(endpoint, method, "reset", label, body, at)
-            self._reset()
-        elif fault.lost_mode == "502":
-            core.record_request(endpoint, method, 502, label, body, at)
-            self._send(502, GATEWAY_HTML, "text/html")
+        elif fault.lost_mode in ("reset", "502"):
+            self._fail("reset" if fault.lost_mode == "reset" else "html", endpoint, method, label, body, at)
         else:  # hang: processed, answer only after hang_seconds (the client has usually given up)
             core.record_request(endpoint, method, status, label, body, at)
             time.sleep(fault.hang_seconds)
