@@ -430,7 +430,7 @@ class AxiomHook(BaseHook):
         error = classify_response(
             raw.status_code,
             body,
-            raw_text=raw.content[:2000].decode("utf-8", "replace"),
+            raw_text=raw.content[:2000].decode("utf-8", "replace") if body is NOT_JSON else "",
             headers=raw.headers,
             endpoint=request.endpoint,
             secret=key,
