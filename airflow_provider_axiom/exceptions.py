@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_axiom._compat import AirflowException, AirflowFailException
 
 __all__ = [
     "AxiomApiError",

@@ -32,6 +32,9 @@ import pytest  # noqa: E402
 from airflow_provider_axiom._ratelimit import RateLimiter  # noqa: E402
 from airflow_provider_axiom.hooks.axiom import AxiomHook, AxiomSettings  # noqa: E402
 
+# The emulator's pytest plugin is opt-in for users; this suite opts in.
+pytest_plugins = ["airflow_provider_axiom.testing.pytest_plugin"]
+
 API_KEY = "sk-test-9f8e7d6c5b4a"
 
 

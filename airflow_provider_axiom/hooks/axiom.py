@@ -23,13 +23,13 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 import pendulum
-from airflow.sdk import BaseHook
 from pendulum import DateTime
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from airflow_provider_axiom import __version__
+from airflow_provider_axiom._compat import BaseHook, get_connection_async, get_extra_async
 from airflow_provider_axiom._core import (
     DEFAULT_BASE_URL,
     ApiRequest,
@@ -279,9 +279,8 @@ class AxiomHook(BaseHook):
     async def aget_conn(self) -> AxiomSettings:
         """Resolve the connection with async I/O only (for triggers)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.axiom_conn_id)
-            aextra = getattr(conn, "aextra_dejson", None)
-            extra = await aextra() if aextra is not None else conn.extra_dejson
+            conn = await get_connection_async(self.axiom_conn_id, self)
+            extra = await get_extra_async(conn)
             self._settings = self._apply_overrides(settings_from_connection(conn, extra))
         return self._settings
 

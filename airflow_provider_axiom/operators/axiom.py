@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.configuration import conf
-
+from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, xcom_value
 from airflow_provider_axiom._core import TriggerResult, normalize_data, utcnow, validate_name
 from airflow_provider_axiom._runs import (
     DEFAULT_TOLERANCE,
@@ -27,8 +25,7 @@ from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow_provider_axiom._compat import Context, TaskInstanceKey
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +47,7 @@ class AxiomRunLink(BaseOperatorLink):
         return XCOM_VIEWER_URL
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        url = XCom.get_value(key=XCOM_VIEWER_URL, ti_key=ti_key)
+        url = xcom_value(XCOM_VIEWER_URL, ti_key)
         return url if isinstance(url, str) else ""
 
 

@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 from pendulum import DateTime
 
+from airflow_provider_axiom._compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from airflow_provider_axiom._core import utcnow, validate_name
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher, stop_remote_run, to_datetime
 from airflow_provider_axiom._waiting import as_timedelta, complete_from_event, defer_timeout, settle
@@ -19,7 +23,7 @@ from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_axiom._compat import Context
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pendulum import DateTime
 
+from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
 from airflow_provider_axiom._core import iso, utcnow
 from airflow_provider_axiom._runs import (
     PollPacer,

@@ -1,0 +1,93 @@
+"""Every Airflow name the provider uses, imported once, so one package works on Airflow 3.0 to 3.3.
+
+The SDK names moved between minor releases (``airflow.sdk.BaseHook`` is 3.1+, the sensor
+exceptions and ``conf`` under ``airflow.sdk`` are 3.2+); ``apache-airflow-providers-common-compat``
+resolves each to where the running Airflow has it, as the official providers do. Features that
+exist only on newer releases are detected here, never by comparing version strings elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseHook,
+    BaseOperator,
+    BaseOperatorLink,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+)
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context as Context
+    from airflow.sdk.types import TaskInstanceKey as TaskInstanceKey
+
+#: The triggerer calls ``BaseTrigger.on_kill`` only for a user's kill (3.3+). Older triggerers
+#: cancel a trigger the same way for a kill, a restart and a move, so nothing may stop a run there.
+TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
+#: ``context["task_state_store"]`` (3.3+): what lets a retry re-attach to its run.
+TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
+#: Provider info's declarative ``conn-fields``/``ui-field-behaviour`` are read from 3.2 on;
+#: older UIs need the hook's ``get_ui_field_behaviour``/``get_connection_form_widgets``.
+DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
+
+
+def xcom_value(key: str, ti_key: Any) -> Any:
+    """An XCom value by key for a task instance (for operator extra links)."""
+    from airflow.providers.common.compat.sdk import XCom
+
+    return XCom.get_value(key=key, ti_key=ti_key)
+
+
+async def get_connection_async(conn_id: str, hook: Any) -> Any:
+    """The connection, through async I/O where this Airflow has it (3.0 has no ``aget_connection``)."""
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    return await get_async_connection(conn_id, hook)
+
+
+async def get_extra_async(conn: Any) -> dict[str, Any]:
+    """The connection's extra as a dict, without a sync supervisor call inside the event loop."""
+    from airflow.providers.common.compat.connection import get_async_extra_dejson
+
+    return dict(await get_async_extra_dejson(conn))
+
+
+__all__ = [
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "DECLARATIVE_CONNECTION_FORM",
+    "TASK_STATE_STORE",
+    "TRIGGER_ON_KILL",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "PokeReturnValue",
+    "TaskInstanceKey",
+    "TriggerEvent",
+    "conf",
+    "get_connection_async",
+    "get_extra_async",
+    "xcom_value",
+]
