@@ -11,6 +11,8 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider metadata Airflow's providers manager reads (entry point ``apache_airflow_provider``)."""
+    from airflow_provider_axiom._connection import conn_fields
+
     return {
         "package-name": "airflow-provider-axiom",
         "name": "axiom.ai",
@@ -40,23 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "your axiom.ai API key",
                     },
                 },
-                "conn-fields": {
-                    "timeout": {
-                        "label": "Request timeout (seconds)",
-                        "description": "Timeout for each HTTP request. Default 30.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries of a failed call within one hook call. Default 5.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0},
-                    },
-                    "rate_limit_per_minute": {
-                        "label": "Rate limit (calls per minute)",
-                        "description": "Client-side cap per API key per process. Default 100.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                },
+                "conn-fields": conn_fields(),
             }
         ],
         "extra-links": ["airflow_provider_axiom.operators.axiom.AxiomRunLink"],

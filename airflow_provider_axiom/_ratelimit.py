@@ -1,10 +1,14 @@
-"""A process-wide, thread-safe rolling-window rate limiter, one per API key.
+"""The per-key call budget of one process: calls spaced evenly, a safety margin, and a shared slowdown on 429.
 
-The API allows 100 calls per rolling minute per key across every endpoint. Every hook in a
-process (worker or triggerer) that uses the same key reserves its calls from the same limiter, so
-a DAG that fans out waits briefly instead of earning 429s. Reservations never block inside the
-lock: a caller gets the delay it must wait and sleeps with its own sleep (``time.sleep`` or
-``asyncio.sleep``), which is what lets one limiter serve both transports.
+The API allows 100 calls per rolling minute per key, across every endpoint, and a strict server
+stamps calls on arrival and may count refused ones too. So the limiter never releases a window's
+worth at once: calls are spaced ``60 / budget`` seconds apart, where ``budget`` keeps a margin
+below the configured rate. A 429 seen by any user of the key in this process halves the key's pace
+(and honours ``Retry-After``); successful calls bring it back gradually. Several processes sharing
+a key therefore converge on a share of the budget instead of taking turns at 429s.
+
+Reservations never block inside the lock: a caller gets the delay it must wait and sleeps with its
+own sleep (``time.sleep`` or ``asyncio.sleep``), which is what lets one limiter serve both transports.
 """
 
 from __future__ import annotations
@@ -12,48 +16,79 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 WINDOW_SECONDS = 60.0
+#: Share of the configured rate actually used: room for clock offset, latency and other clients.
+MARGIN = 0.85
+#: Pause after a 429 that carries no ``Retry-After``.
+DEFAULT_PAUSE = 5.0
 
 
 class RateLimiter:
-    """At most ``per_minute`` calls in any rolling ``window`` seconds."""
+    """At most ``per_minute`` x :data:`MARGIN` calls per ``window``, evenly spaced, slowed by 429s."""
 
     def __init__(
         self,
         per_minute: int,
         *,
         window: float = WINDOW_SECONDS,
+        margin: float = MARGIN,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.per_minute = per_minute
         self.window = window
+        self.margin = margin
         self._clock = clock
-        self._slots: deque[float] = deque()
         self._lock = threading.Lock()
+        self._rate = self.ceiling  # calls per window currently allowed (lowered by 429s)
+        self._next = float("-inf")  # the earliest time the next call may go
+        self._paused_until = float("-inf")
 
-    def reserve(self) -> float:
-        """Reserve the next free slot and return how many seconds to wait before using it."""
+    @property
+    def ceiling(self) -> float:
+        """Calls per window when no 429 has been seen: the configured rate less the margin."""
+        return max(1.0, self.per_minute * self.margin)
+
+    @property
+    def rate(self) -> float:
+        """Calls per window currently allowed."""
+        return self._rate
+
+    def reserve(self, not_after: float | None = None) -> float | None:
+        """Reserve the next slot; seconds to wait before using it.
+
+        With ``not_after`` (a time of ``clock``), returns None and reserves nothing when the slot
+        would come later: a caller with a deadline never waits past it.
+        """
         with self._lock:
             now = self._clock()
-            while self._slots and self._slots[0] <= now - self.window:
-                self._slots.popleft()
-            at = now
-            if len(self._slots) >= self.per_minute:
-                at = self._slots[-self.per_minute] + self.window
-            if self._slots and self._slots[-1] > at:
-                at = self._slots[-1]
-            self._slots.append(at)
-            return max(0.0, at - now)
+            at = max(now, self._next, self._paused_until)
+            if not_after is not None and at > not_after:
+                return None
+            self._next = at + self.window / self._rate
+            return at - now
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        """A 429 for this key: halve the pace and pause new calls (``Retry-After`` when given)."""
+        with self._lock:
+            now = self._clock()
+            self._rate = max(1.0, self._rate / 2)
+            self._paused_until = max(self._paused_until, now + (retry_after if retry_after else DEFAULT_PAUSE))
+            self._next = max(self._next, self._paused_until)
+
+    def succeeded(self) -> None:
+        """A call went through: recover the pace additively, up to the ceiling."""
+        with self._lock:
+            self._rate = min(self.ceiling, self._rate + 1.0)
 
     def lower_limit(self, per_minute: int) -> None:
         """Adopt a lower limit (the lowest any user of this key asked for wins)."""
         with self._lock:
             self.per_minute = max(1, min(self.per_minute, per_minute))
+            self._rate = min(self._rate, self.ceiling)
 
 
 _registry: dict[str, RateLimiter] = {}

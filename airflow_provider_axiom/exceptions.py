@@ -15,12 +15,7 @@ is never part of what is formatted, and :func:`redact` scrubs it from any text a
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from airflow_provider_axiom._compat import AirflowException, AirflowFailException
 
@@ -29,6 +24,7 @@ __all__ = [
     "AxiomAuthError",
     "AxiomBadRequestError",
     "AxiomBadResponseError",
+    "AxiomConfigError",
     "AxiomConnectionError",
     "AxiomError",
     "AxiomNotFoundError",
@@ -38,9 +34,6 @@ __all__ = [
     "AxiomRunTimeoutError",
     "AxiomServerError",
     "AxiomTriggerUncertainError",
-    "classify_response",
-    "classify_transport_error",
-    "extract_error_message",
 ]
 
 
@@ -219,6 +212,12 @@ class AxiomBadRequestError(AxiomPermanentError):
     default_hint = "Fix the request; see the message for the field at fault"
 
 
+class AxiomConfigError(AxiomBadRequestError):
+    """The ``axiom`` connection is missing or malformed (no such connection id, no key, a bad extra)."""
+
+    default_hint = "Fix the axiom connection (Admin > Connections, or an AIRFLOW_CONN_<ID> variable)"
+
+
 class AxiomApiError(AxiomPermanentError):
     """Any other error the API reports (an unknown message or 4xx): not retried, message shown."""
 
@@ -234,57 +233,9 @@ class AxiomTriggerUncertainError(AxiomPermanentError):
     default_hint = "Check the axiom.ai dashboard for a run that started at this time; clear the task to trigger again"
 
 
-# --------------------------------------------------------------------------- message extraction
-
-
-def extract_error_message(body: Any) -> tuple[str | None, str | None]:
-    """Return ``(message, code)`` from the error shapes APIs and gateways use, or ``(None, None)``.
-
-    Shapes read: axiom.ai ``{"status": "error", "message"}``; ``{"kind", "message"}``;
-    ``{"error", "code", "statusCode"}`` (``error`` a string or an object); GraphQL
-    ``{"errors": [{"message", "extensions": {"code"}}]}``; RFC 9457 ``{"title", "detail"}``.
-    """
-    if not isinstance(body, Mapping):
-        return None, None
-    code = body.get("code") or body.get("kind")
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
-        first = errors[0]
-        ext = first.get("extensions")
-        gql_code = ext.get("code") if isinstance(ext, Mapping) else None
-        return _text(first.get("message")), _text(gql_code or code)
-    error = body.get("error")
-    if isinstance(error, Mapping):
-        return _text(error.get("message") or error.get("detail")), _text(error.get("code") or code)
-    if "title" in body or "detail" in body:  # RFC 9457 problem details
-        parts = [p for p in (_text(body.get("title")), _text(body.get("detail"))) if p]
-        return (": ".join(parts) or None), _text(code or body.get("type"))
-    message = body.get("message")
-    if message is None and isinstance(error, str):
-        message = error
-    elif isinstance(error, str) and message is not None and error not in str(message):
-        message = f"{error}: {message}"
-    return _text(message), _text(code)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _is_error_body(body: Any) -> bool:
-    if not isinstance(body, Mapping):
-        return False
-    status = body.get("status")
-    if isinstance(status, str) and status.lower() in ("error", "fail", "failed"):
-        return True
-    return any(k in body for k in ("error", "errors")) or ("title" in body and "detail" in body)
-
-
 # --------------------------------------------------------------------------- the table
 
-# HTTP status -> class, as in the API's error-code table (DH-errors) and the retry rules:
+# HTTP status -> class, as in the API's error-code table and its retry rules:
 # "always retry on 429 and 5xx; never retry on 400, 401, 403, 404".
 STATUS_TABLE: dict[int, type[AxiomError]] = {
     400: AxiomBadRequestError,
@@ -299,7 +250,7 @@ STATUS_TABLE: dict[int, type[AxiomError]] = {
     429: AxiomRateLimitError,
 }
 
-# Message -> class, as in the API's error-message tables (DH-errors, DH-trigger, DH-trouble).
+# Message -> class, as in the API's error-message tables (errors, /trigger, troubleshooting pages).
 # Matched case-insensitively against the start of the message.
 MESSAGE_TABLE: list[tuple[str, type[AxiomError]]] = [
     ("invalid key", AxiomAuthError),
@@ -328,7 +279,7 @@ SUMMARIES: dict[type[AxiomError], str] = {
 }
 
 
-def _class_for_status(status_code: int) -> type[AxiomError] | None:
+def class_for_status(status_code: int) -> type[AxiomError] | None:
     if status_code < 400:
         return None
     if status_code in STATUS_TABLE:
@@ -338,7 +289,7 @@ def _class_for_status(status_code: int) -> type[AxiomError] | None:
     return AxiomApiError  # any other 4xx: permanent
 
 
-def _class_for_message(message: str | None) -> type[AxiomError] | None:
+def class_for_message(message: str | None) -> type[AxiomError] | None:
     if not message:
         return None
     lowered = message.strip().lower()
@@ -346,135 +297,3 @@ def _class_for_message(message: str | None) -> type[AxiomError] | None:
         if lowered.startswith(prefix):
             return cls
     return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        from email.utils import parsedate_to_datetime
-
-        when = parsedate_to_datetime(value)
-        date = headers.get("date")
-        now = parsedate_to_datetime(date) if date else None
-        if now is None:
-            import datetime as _dt
-
-            now = _dt.datetime.now(_dt.timezone.utc)
-        return max(0.0, (when - now).total_seconds())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def classify_response(
-    status_code: int,
-    body: Any,
-    *,
-    raw_text: str = "",
-    headers: Mapping[str, str] | None = None,
-    endpoint: str | None = None,
-    secret: str | None = None,
-) -> AxiomError | None:
-    """Return the error an HTTP answer stands for, or ``None`` if it is a success.
-
-    ``body`` is the parsed JSON, or ``_NOT_JSON`` when the body could not be parsed. The HTTP
-    status is the canonical signal (as the API's docs say); the message refines the class
-    when both agree on retryability, and decides alone when an error comes with HTTP 2xx.
-    """
-    headers = headers or {}
-    not_json = body is NOT_JSON
-    message, code = (None, None) if not_json else extract_error_message(body)
-    if message is None and not_json and raw_text:
-        message = _snippet(raw_text)
-    if message is not None and secret:
-        message = redact(message, secret)
-
-    by_status = _class_for_status(status_code)
-    if by_status is None and not not_json and not _is_error_body(body):
-        return None  # a success
-    by_message = _class_for_message(message)
-
-    cls: type[AxiomError]
-    if by_status is None:
-        # HTTP 2xx but not JSON: a gateway page or a truncated body
-        cls = AxiomBadResponseError if not_json else by_message or AxiomApiError
-    elif by_message is not None and by_message.retryable == by_status.retryable:
-        cls = by_message
-    else:
-        cls = by_status
-    if not_json and cls is AxiomServerError:
-        cls = AxiomBadResponseError
-
-    hint = None
-    if cls is AxiomNotFoundError and not_json:
-        hint = "The URL answered 404 with no API error: check the connection's Base URL (it should end in /api/v3)"
-    if code and message and code not in message:
-        message = f"{message} (code {code})"
-    return cls(
-        SUMMARIES.get(cls, "axiom.ai error"),
-        status_code=status_code,
-        api_message=message,
-        hint=hint,
-        endpoint=endpoint,
-        retry_after=_retry_after(headers),
-    )
-
-
-class _NotJson:
-    def __repr__(self) -> str:
-        return "NOT_JSON"
-
-
-NOT_JSON: Any = _NotJson()
-
-
-def _snippet(text: str, limit: int = 200) -> str:
-    text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    return text[:limit] + ("…" if len(text) > limit else "")
-
-
-# Transport failures. "safe_to_resend" is False when the request may have reached the server.
-_TRANSPORT_TABLE: list[tuple[type[Exception], str, bool]] = [
-    (httpx.ConnectTimeout, "timed out connecting to axiom.ai", True),
-    (httpx.ConnectError, "could not connect to axiom.ai", True),
-    (httpx.PoolTimeout, "timed out waiting for a free connection", True),
-    (httpx.ReadTimeout, "timed out waiting for axiom.ai to answer", False),
-    (httpx.WriteTimeout, "timed out sending the request", False),
-    (httpx.RemoteProtocolError, "the connection was dropped before a full answer", False),
-    (httpx.ReadError, "the connection was dropped while reading the answer", False),
-    (httpx.WriteError, "the connection was dropped while sending", False),
-    (httpx.TransportError, "network error talking to axiom.ai", False),
-]
-
-
-def classify_transport_error(exc: Exception, *, endpoint: str | None = None) -> AxiomConnectionError:
-    """Map an httpx transport exception to :class:`AxiomConnectionError`.
-
-    ``err.safe_to_resend`` tells whether the request surely never reached the server (connect
-    failures), which matters for ``/trigger``: anything else may have started a run.
-    """
-    for exc_type, summary, safe in _TRANSPORT_TABLE:
-        if isinstance(exc, exc_type):
-            return AxiomConnectionError(summary, api_message=type(exc).__name__, endpoint=endpoint, safe_to_resend=safe)
-    return AxiomConnectionError("network error talking to axiom.ai", api_message=type(exc).__name__, endpoint=endpoint)
-
-
-def safe_to_resend(err: AxiomError) -> bool:
-    """True when a failed call surely did not reach the API (so a re-send cannot duplicate work)."""
-    if isinstance(err, AxiomConnectionError):
-        return err.safe_to_resend
-    # "The automation does not run" on a 429 (DH-rate)
-    return isinstance(err, AxiomRateLimitError)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Replace every occurrence of ``secret`` in ``text``."""
-    if secret and len(secret) >= 4:
-        return text.replace(secret, "***")
-    return text

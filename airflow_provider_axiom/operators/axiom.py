@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, xcom_value
-from airflow_provider_axiom._core import TriggerResult, normalize_data, utcnow, validate_name
-from airflow_provider_axiom._runs import (
-    DEFAULT_TOLERANCE,
-    PollPacer,
-    RunRef,
-    RunWatcher,
+from airflow_provider_axiom._completion import (
+    complete_from_event,
+    defer_timeout,
+    look_once,
+    output_once,
+    run_summary,
     stop_remote_run,
-    timeout_error,
+    wait_for_run,
 )
-from airflow_provider_axiom._waiting import as_timedelta, complete_from_event, defer_timeout, settle, wait_in_worker
-from airflow_provider_axiom.exceptions import AxiomBadRequestError
+from airflow_provider_axiom._protocol import normalize_data, validate_name
+from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
+from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_axiom._compat import Context, TaskInstanceKey
 
-log = logging.getLogger(__name__)
-
 #: XCom keys pushed before waiting, so the link and downstream tasks work while the task waits.
 XCOM_VIEWER_URL = "viewer_url"
 XCOM_TRIGGERED_AT = "triggered_at"
 
-#: Task state store key holding the trigger result until the run ends (re-attach on retry).
+#: Task state store key holding the trigger result until the run ends (re-attach on retry, Airflow 3.3+).
 STATE_KEY = "axiom_run"
 
 
@@ -51,14 +52,14 @@ class AxiomRunLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-def _state_get(store: Any) -> Any:
-    if store is None:
-        return None
-    try:
-        return store.get(STATE_KEY)
-    except Exception as err:
-        log.warning("axiom.ai: could not read the task state store: %s", err)
-        return None
+def as_timedelta(value: timedelta | float | int, field_name: str, *, allow_zero: bool = False) -> timedelta:
+    """``timeout``-style arguments: seconds or a timedelta, positive (or zero with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise ValueError(f"{field_name} must be seconds or a timedelta, got {type(value).__name__}")
+    delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if delta.total_seconds() < 0 or (delta.total_seconds() == 0 and not allow_zero):
+        raise ValueError(f"{field_name} must be positive, got {value!r}")
+    return delta
 
 
 def coerce_data(data: Any) -> Any:
@@ -80,7 +81,9 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     The run is started once: a ``/trigger`` whose answer is lost is re-sent only if run reports
     show it did not start. The viewer link is pushed to XCom (``viewer_url``) before waiting.
     While waiting, the run is recognised in ``/run-reports`` by name and start time, so the
-    previous run of the same automation is never reported as this one.
+    previous run of the same automation is never reported as this one. On Airflow 3.3+ a retry
+    re-attaches to the run an earlier attempt started while it is queued or running, and returns
+    its result if it already succeeded.
 
     Returns (XCom ``return_value``) a JSON-serialisable dict: ``automation_name``, ``status``,
     ``viewer_url``, ``run_id``, ``triggered_at``, ``started_at``, ``finished_at``,
@@ -93,8 +96,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     :param axiom_conn_id: the ``axiom`` connection.
     :param wait_for_completion: wait for the run to end (default) or return once triggered.
     :param deferrable: wait in the triggerer instead of the worker.
-    :param poll_interval: first wait between polls, seconds (doubles up to ``max_poll_interval``).
-    :param max_poll_interval: longest wait between polls, seconds.
+    :param poll_interval: seconds between looks at run reports (the shared poller's tick).
+    :param max_poll_interval: kept for compatibility (see :class:`AxiomRunTrigger`).
     :param timeout: how long to wait for the run, queue included (seconds or timedelta). When it
         passes, the run is asked to stop and the task fails with ``AxiomRunTimeoutError``.
     :param max_consecutive_errors: transient poll failures in a row tolerated while waiting.
@@ -136,126 +139,139 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self._viewer_url: str | None = None
 
-    # Injectable for tests.
-    _sleep = staticmethod(time.sleep)
-    _clock = staticmethod(utcnow)
-
+    @cached_property
     def hook(self) -> AxiomHook:
-        """A new hook for this task's connection."""
+        """The hook for this task's connection (made once per task instance)."""
         return AxiomHook(self.axiom_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         name = validate_name(self.automation_name, "automation_name")
         data = normalize_data(coerce_data(self.data))  # before anything is sent
-        deadline = self._clock() + self.timeout
-        with self.hook() as hook:
-            result = self._resume_or_trigger(context, hook, name, data)
-            self._record(context, result)
-            if not self.wait_for_completion:
-                return result.to_dict()
-            watcher = RunWatcher(hook, RunRef.from_trigger(result, self.clock_tolerance))
-            obs = watcher.poll()  # once, before deciding to defer
-            if obs.terminal or obs.state == "unknown":
-                return self._settle(context, watcher, obs, result)
-            if self.deferrable:
-                self.defer(
-                    trigger=AxiomRunTrigger(
-                        automation_name=name,
-                        not_before=watcher.ref.not_before,
-                        deadline=deadline,
-                        axiom_conn_id=self.axiom_conn_id,
-                        triggered_at=result.triggered_at,
-                        run_id=result.run_id,
-                        viewer_url=result.viewer_url,
-                        poll_interval=self.poll_interval,
-                        max_poll_interval=self.max_poll_interval,
-                        max_consecutive_errors=self.max_consecutive_errors,
-                    ),
-                    method_name="execute_complete",
-                    timeout=defer_timeout(deadline - self._clock()),
-                )
-            pacer = PollPacer(
-                deadline=deadline,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                max_consecutive_errors=self.max_consecutive_errors,
-                clock=self._clock,
+        deadline = self.hook.clock.now() + self.timeout
+        resumed = self._resume(context, name)
+        if isinstance(resumed, dict):
+            return resumed
+        result = resumed or self._trigger(context, name, data)
+        self._record(context, result, reattached=resumed is not None)
+        if not self.wait_for_completion:
+            return result.to_dict()
+        ref = RunRef.from_trigger(result, self.clock_tolerance)
+        if self.deferrable:
+            self.defer(
+                trigger=AxiomRunTrigger(
+                    automation_name=name,
+                    not_before=ref.not_before,
+                    deadline=deadline,
+                    axiom_conn_id=self.axiom_conn_id,
+                    triggered_at=result.triggered_at,
+                    run_id=result.run_id,
+                    viewer_url=result.viewer_url,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    max_consecutive_errors=self.max_consecutive_errors,
+                ),
+                method_name="execute_complete",
+                timeout=defer_timeout(deadline - self.hook.clock.now()),
             )
-            obs_or_none = wait_in_worker(watcher, pacer, sleep=self._sleep)
-            if obs_or_none is None:
-                stopped = stop_remote_run(hook, result.viewer_url, name, "timeout")
-                self._forget(context)
-                raise timeout_error(f"the run of {name!r} did not finish within {self.timeout}", stopped)
-            return self._settle(context, watcher, obs_or_none, result)
+        event = asyncio.run(self._wait_here(ref, deadline, result.triggered_at))
+        return self.execute_complete(context, event)
 
-    # -- surviving a retry: the run of a failed attempt is re-attached to, not started again
+    async def _wait_here(self, ref: RunRef, deadline: Any, triggered_at: Any) -> dict[str, Any]:
+        try:
+            return await wait_for_run(
+                self.hook,
+                ref,
+                deadline=deadline,
+                triggered_at=triggered_at,
+                poll_interval=self.poll_interval,
+                max_consecutive_errors=self.max_consecutive_errors,
+            )
+        finally:
+            await self.hook.aclose()
 
-    def _resume_or_trigger(self, context: Context, hook: AxiomHook, name: str, data: Any) -> TriggerResult:
-        """Trigger, unless an earlier attempt of this task started a run that is still going.
+    # -- surviving a retry: the run of an earlier attempt is re-attached to, not started again
 
-        The trigger result is kept in the task state store (Airflow >= 3.3) until the run ends, so
-        a retry after a worker crash, a lost poll or a triggerer error re-attaches to that run
-        instead of starting a second, billed one. A run that has ended is never re-attached to.
+    def _resume(self, context: Context, name: str) -> TriggerResult | dict[str, Any] | None:
+        """The run an earlier attempt left, if this attempt should carry on with it (Airflow 3.3+).
+
+        As the Task SDK's ``ResumableJobMixin``: a run still queued or running is re-attached to
+        (the result of that trigger is returned); one that already succeeded gives its result
+        (a dict); one that failed, or none at all, means a new run (None). When its state cannot be
+        read, it is re-attached to: a second, billed run is worse than a wait.
         """
-        store = context.get("task_state_store")
-        saved = _state_get(store)
-        if isinstance(saved, dict) and saved.get("automation_name") == name:
-            previous = TriggerResult.from_dict(saved)
-            obs = RunWatcher(hook, RunRef.from_trigger(previous, self.clock_tolerance)).poll()
-            if obs.state in ("waiting", "running"):
-                log.info(
-                    "axiom.ai: an earlier attempt started a run of %r at %s that is still %s: re-attaching to it",
-                    name,
-                    previous.triggered_at,
-                    obs.raw_status or "queued",
-                )
-                return previous
-            log.info("axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, obs.raw_status)
-        result = hook.trigger_automation(name, data)
-        if store is not None and self.wait_for_completion:
-            try:
-                store.set(STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
-            except Exception as err:  # the store is a convenience; never fail a started run over it
-                log.warning("axiom.ai: could not save the run to the task state store: %s", err)
+        saved = _state(context, "get")
+        if not (isinstance(saved, dict) and saved.get("automation_name") == name):
+            return None
+        previous = TriggerResult.from_dict(saved)
+        ref = RunRef.from_trigger(previous, self.clock_tolerance)
+        try:
+            ref, obs = look_once(self.hook, ref)
+        except AxiomError as err:
+            self.log.warning("axiom.ai: could not check the earlier attempt's run (%s); re-attaching to it", err)
+            return previous
+        if obs.state in ("waiting", "running"):
+            return previous
+        if obs.state == "success":
+            self.log.info("axiom.ai: the run an earlier attempt started at %s already succeeded", previous.triggered_at)
+            _state(context, "delete")
+            self._record(context, previous, reattached=True)
+            data = output_once(self.hook, ref, obs)
+            return run_summary(ref, obs, data=data, triggered_at=previous.triggered_at)
+        self.log.info("axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, obs.raw_status)
+        return None
+
+    def _trigger(self, context: Context, name: str, data: Any) -> TriggerResult:
+        result = self.hook.trigger_automation(name, data)
+        if self.wait_for_completion:
+            _state(context, "set", result.to_dict(), retention=self.timeout + timedelta(days=1))
         return result
 
-    def _settle(self, context: Context, watcher: RunWatcher, obs: Any, result: TriggerResult) -> dict[str, Any]:
-        try:
-            return settle(watcher, obs, result.triggered_at)
-        finally:
-            if obs.terminal:
-                self._forget(context)
-
-    @staticmethod
-    def _forget(context: Context) -> None:
-        store = context.get("task_state_store")
-        if store is not None:
-            try:
-                store.delete(STATE_KEY)
-            except Exception as err:
-                log.warning("axiom.ai: could not clear the task state store: %s", err)
-
-    def _record(self, context: Context, result: TriggerResult) -> None:
+    def _record(self, context: Context, result: TriggerResult, *, reattached: bool) -> None:
         self._viewer_url = result.viewer_url
         ti = context["ti"]
-        ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
+        if result.viewer_url:  # Airflow 3.0 refuses an XCom of None
+            ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
         ti.xcom_push(key=XCOM_TRIGGERED_AT, value=result.triggered_at.isoformat())
-        if result.status == "queued":
-            log.info("axiom.ai queued the run of %r: %s", result.automation_name, result.message)
+        name = result.automation_name
+        if reattached:
+            self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
+        elif result.status == "queued":
+            self.log.info("axiom.ai queued the run of %r: %s", name, result.message)
+        elif result.recovered:
+            self.log.info(
+                "axiom.ai started %r (found in run reports after its answer was lost); "
+                "the live-viewer link is unavailable for a run recovered from reports",
+                name,
+            )
         else:
-            log.info("axiom.ai started %r; watch it at %s", result.automation_name, result.viewer_url)
+            self.log.info("axiom.ai started %r; watch it at %s", name, result.viewer_url)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         try:
-            return complete_from_event(self.axiom_conn_id, event)
+            return complete_from_event(event, stop=self._stop)
         finally:
             # An "error" event leaves the run possibly running: a retry re-attaches to it.
             if isinstance(event, dict) and event.get("status") in ("success", "failure", "timeout"):
-                self._forget(context)
+                _state(context, "delete")
+
+    def _stop(self, viewer_url: str | None, name: str, why: str = "timeout") -> bool:
+        with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
+            return stop_remote_run(hook, viewer_url, name, why)
 
     def on_kill(self) -> None:
         """The task was killed while waiting in the worker: stop the remote run (bounded, best effort)."""
         if self._viewer_url:
-            with stopping_hook(self.axiom_conn_id) as hook:
-                stop_remote_run(hook, self._viewer_url, str(self.automation_name), "task killed")
+            self._stop(self._viewer_url, str(self.automation_name), "task killed")
+
+
+def _state(context: Context, op: str, *args: Any, **kwargs: Any) -> Any:
+    """The task state store (Airflow 3.3+), best effort: absent or failing, it is skipped with a warning."""
+    store = context.get("task_state_store")
+    if store is None:
+        return None
+    try:
+        return getattr(store, op)(STATE_KEY, *args, **kwargs)
+    except Exception as err:  # the store is a convenience; never fail a started run over it
+        logging.getLogger(__name__).warning("axiom.ai: task state store %s failed: %s", op, err)
+        return None

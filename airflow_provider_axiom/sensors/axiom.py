@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pendulum import DateTime
@@ -16,16 +16,24 @@ from airflow_provider_axiom._compat import (
     PokeReturnValue,
     conf,
 )
-from airflow_provider_axiom._core import utcnow, validate_name
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef, RunWatcher, stop_remote_run, to_datetime
-from airflow_provider_axiom._waiting import as_timedelta, complete_from_event, defer_timeout, settle
+from airflow_provider_axiom._completion import (
+    complete_from_event,
+    defer_timeout,
+    failure_error,
+    look_once,
+    output_once,
+    run_summary,
+    stop_remote_run,
+)
+from airflow_provider_axiom._protocol import to_datetime, validate_name
+from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom.exceptions import AxiomApiError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
+from airflow_provider_axiom.operators.axiom import as_timedelta
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_axiom._compat import Context
-
-log = logging.getLogger(__name__)
 
 
 class AxiomRunSensor(BaseSensorOperator):
@@ -72,6 +80,12 @@ class AxiomRunSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
+        self._timed_out = False
+
+    @cached_property
+    def hook(self) -> AxiomHook:
+        """The hook for this sensor's connection (made once per task instance)."""
+        return AxiomHook(self.axiom_conn_id)
 
     def _ref(self, context: Context) -> RunRef:
         name = validate_name(self.automation_name, "automation_name")
@@ -79,7 +93,7 @@ class AxiomRunSensor(BaseSensorOperator):
             started_after = to_datetime(self.started_after, "started_after")
         else:
             dag_run = context.get("dag_run")
-            start = getattr(dag_run, "start_date", None) or utcnow()
+            start = getattr(dag_run, "start_date", None) or self.hook.clock.now()
             started_after = to_datetime(start, "dag_run.start_date")
         return RunRef(
             automation_name=name,
@@ -88,13 +102,20 @@ class AxiomRunSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        with AxiomHook(self.axiom_conn_id) as hook:
-            watcher = RunWatcher(hook, self._ref(context))
-            obs = watcher.poll()
-            log.info("axiom.ai run of %r: %s", self.automation_name, obs.raw_status or "not started yet")
-            if not (obs.terminal or obs.state == "unknown"):
-                return False
-            return PokeReturnValue(is_done=True, xcom_value=settle(watcher, obs, self.started_after))
+        ref, obs = look_once(self.hook, self._ref(context))
+        self.log.info("axiom.ai run of %r: %s", self.automation_name, obs.raw_status or "not started yet")
+        if obs.state == "unknown":
+            raise AxiomApiError(
+                f"axiom.ai run of {ref.automation_name!r} reports an unknown status {obs.raw_status!r}",
+                hint="Check the run in the axiom.ai dashboard; the API may have changed",
+            )
+        if not obs.terminal:
+            return False
+        data = output_once(self.hook, ref, obs) if obs.state == "success" else None
+        summary = run_summary(ref, obs, data=data, triggered_at=self.started_after)
+        if obs.state == "failure":
+            raise failure_error(summary)
+        return PokeReturnValue(is_done=True, xcom_value=summary)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -103,21 +124,17 @@ class AxiomRunSensor(BaseSensorOperator):
             except AirflowSensorTimeout:
                 self._stop("timeout")
                 raise
-            except AirflowSkipException as skip:  # soft_fail turns the timeout into a skip
-                if str(skip).startswith("Sensor has timed out"):
+            except AirflowSkipException:
+                if self._timed_out(context):  # soft_fail turns the timeout into a skip
                     self._stop("timeout")
                 raise
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue):
-            return first.xcom_value
         ref = self._ref(context)
         timeout = timedelta(seconds=float(self.timeout))
-        deadline = utcnow() + timeout
         self.defer(
             trigger=AxiomRunTrigger(
                 automation_name=ref.automation_name,
                 not_before=ref.not_before,
-                deadline=deadline,
+                deadline=self.hook.clock.now() + timeout,
                 axiom_conn_id=self.axiom_conn_id,
                 triggered_at=to_datetime(self.started_after, "started_after") if self.started_after else None,
                 viewer_url=ref.viewer_url,
@@ -129,14 +146,23 @@ class AxiomRunSensor(BaseSensorOperator):
             timeout=defer_timeout(timeout),
         )
 
+    def _timed_out(self, context: Context) -> bool:
+        """Whether the sensor's own timeout has passed (a skip for another reason does not stop the run)."""
+        ti = context.get("ti")
+        started = getattr(ti, "start_date", None)
+        if started is None:
+            return True
+        return bool((self.hook.clock.now() - to_datetime(started)).total_seconds() >= float(self.timeout))
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
-        return complete_from_event(self.axiom_conn_id, event)
+        return complete_from_event(event, stop=lambda url, name: self._stop("timeout"))
 
-    def _stop(self, why: str) -> None:
-        if self.viewer_url:
-            with stopping_hook(self.axiom_conn_id) as hook:
-                stop_remote_run(hook, self.viewer_url, str(self.automation_name), why)
+    def _stop(self, why: str) -> bool:
+        if not self.viewer_url:
+            return False
+        with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
+            return stop_remote_run(hook, self.viewer_url, str(self.automation_name), why)
 
     def on_kill(self) -> None:
         """Killed while poking: stop the run when its viewer URL is known."""

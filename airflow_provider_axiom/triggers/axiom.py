@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 from pendulum import DateTime
 
 from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
-from airflow_provider_axiom._core import iso, utcnow
-from airflow_provider_axiom._runs import (
-    PollPacer,
-    RunObservation,
-    RunRef,
-    RunWatcher,
-    astop_remote_run,
-    run_summary,
-    to_datetime,
-)
-from airflow_provider_axiom.exceptions import AxiomError
+from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
+from airflow_provider_axiom._protocol import iso, to_datetime
+from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
-log = logging.getLogger(__name__)
-
-#: The event statuses this trigger yields; ``execute_complete`` fails closed on anything else.
-EVENT_STATUSES = ("success", "failure", "timeout", "error")
+__all__ = ["EVENT_STATUSES", "AxiomRunTrigger"]
 
 
 class AxiomRunTrigger(BaseTrigger):
-    """Poll ``/run-reports`` until the run identified by ``automation_name`` and ``not_before`` ends.
+    """Wait until the run identified by ``automation_name`` and ``not_before`` ends.
 
-    Yields exactly one event and returns: ``{"status": "success" | "failure" | "timeout" | "error",
-    "message": ..., "summary": {...}}``. Transient API errors are absorbed with backoff until
-    ``max_consecutive_errors`` polls in a row have failed. It never stops the run itself, except in
-    :meth:`on_kill`, which Airflow calls only when a user marks the task failed, succeeded or
-    cleared (not on a triggerer restart).
+    All triggers of one key in a triggerer share one poller: one ``/run-reports`` call per tick
+    for all of them. Yields exactly one event and returns: ``{"status": "success" | "failure" |
+    "timeout" | "error", "message": ..., "summary": {...}}``. Transient API errors are absorbed
+    until ``max_consecutive_errors`` ticks in a row have failed. It never stops the run itself,
+    except in :meth:`on_kill`, which Airflow 3.3+ calls only when a user marks the task failed,
+    succeeded or cleared (not on a triggerer restart; older triggerers never call it).
 
     :param automation_name: the automation's exact name.
     :param not_before: the run's ``created_at`` is at or after this (ISO 8601, server time).
@@ -45,14 +34,11 @@ class AxiomRunTrigger(BaseTrigger):
     :param triggered_at: when the run was triggered, reported back in the result.
     :param run_id: the API's run id, when it returned one.
     :param viewer_url: the run's viewer link, used to stop it on kill.
-    :param poll_interval: first wait between polls (seconds); doubles up to ``max_poll_interval``.
-    :param max_poll_interval: longest wait between polls (seconds).
+    :param poll_interval: the shared poller's tick (seconds, default 5): how often run reports are read.
+    :param max_poll_interval: kept for compatibility; the tick no longer grows with time, and slows
+        down only when the key's rate limit is reached.
     :param max_consecutive_errors: transient failures in a row tolerated before an ``error`` event.
     """
-
-    #: Injectable for tests: the clock and the sleep used between polls.
-    clock: Callable[[], DateTime] = staticmethod(utcnow)
-    sleep: Callable[[float], Awaitable[Any]] = staticmethod(asyncio.sleep)
 
     def __init__(
         self,
@@ -97,81 +83,36 @@ class AxiomRunTrigger(BaseTrigger):
             },
         )
 
-    def _ref(self) -> RunRef:
-        return RunRef(
-            automation_name=self.automation_name,
-            not_before=self.not_before,
-            run_id=self.run_id,
-            viewer_url=self.viewer_url,
-        )
-
-    def _event(self, status: str, message: str, **extra: Any) -> TriggerEvent:
-        payload = {
-            "status": status,
-            "message": message,
-            "automation_name": self.automation_name,
-            "viewer_url": self.viewer_url,
-            "triggered_at": iso(self.triggered_at),
-            **extra,
-        }
-        return TriggerEvent(payload)
-
-    def _hook(self) -> AxiomHook:
+    @cached_property
+    def hook(self) -> AxiomHook:
+        """The hook this trigger polls through (one per trigger; the poller is shared per key)."""
         return AxiomHook(self.axiom_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self._hook()
+        ref = RunRef(self.automation_name, self.not_before, run_id=self.run_id, viewer_url=self.viewer_url)
         try:
-            yield await self._wait(hook)
+            event = await wait_for_run(
+                self.hook,
+                ref,
+                deadline=self.deadline,
+                triggered_at=self.triggered_at,
+                poll_interval=self.poll_interval,
+                max_consecutive_errors=self.max_consecutive_errors,
+            )
+        except Exception as err:  # a missing connection, a bug: fail closed, never hang
+            self.log.exception("axiom.ai trigger failed")
+            event = {
+                "status": "error",
+                "message": f"{type(err).__name__}: {err}",
+                "automation_name": self.automation_name,
+                "viewer_url": self.viewer_url,
+                "error_class": type(err).__name__,
+            }
         finally:
-            await hook.aclose()
-
-    async def _wait(self, hook: AxiomHook) -> TriggerEvent:
-        watcher = RunWatcher(hook, self._ref())
-        pacer = PollPacer(
-            deadline=self.deadline,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_errors=self.max_consecutive_errors,
-            clock=self.clock,
-        )
-        while not pacer.expired():
-            try:
-                obs = await watcher.apoll()
-                if obs.terminal:
-                    data = await watcher.aoutput(obs) if obs.state == "success" else None
-                    summary = run_summary(watcher.ref, obs, data=data, triggered_at=self.triggered_at)
-                    return self._event(
-                        obs.state, f"the run of {self.automation_name!r} ended: {obs.raw_status}", summary=summary
-                    )
-                if obs.state == "unknown":
-                    return self._event(
-                        "error",
-                        f"the run of {self.automation_name!r} reports an unknown status {obs.raw_status!r}",
-                        error_class="AxiomApiError",
-                    )
-                pacer.succeeded()
-            except AxiomError as err:
-                if not pacer.tolerate(err):
-                    return self._event(
-                        "error",
-                        str(err),
-                        error_class=type(err).__name__,
-                        status_code=err.status_code,
-                        api_message=err.api_message,
-                        retryable=err.retryable,
-                    )
-            except Exception as err:  # a bug or an unexpected answer: fail closed, never hang
-                log.exception("axiom.ai trigger failed unexpectedly")
-                return self._event("error", f"{type(err).__name__}: {err}", error_class="AxiomApiError")
-            await self.sleep(pacer.next_wait())
-        return self._event(
-            "timeout",
-            f"the run of {self.automation_name!r} did not finish by {self.deadline.isoformat()}",
-            summary=run_summary(watcher.ref, RunObservation("waiting"), data=None, triggered_at=self.triggered_at),
-        )
+            await self.hook.aclose()
+        yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed, succeeded or cleared: stop the remote run."""
-        async with stopping_hook(self.axiom_conn_id) as hook:
+        """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run."""
+        async with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
             await astop_remote_run(hook, self.viewer_url, self.automation_name, "task killed by a user")

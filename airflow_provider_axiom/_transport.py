@@ -1,0 +1,160 @@
+"""Transport: the HTTP clients, the per-key rate limiter and the two drivers that run a call plan.
+
+The drivers only send and sleep; what to send, what an answer means and how long to wait are the
+plan's business (``_calls``). Time comes from one injectable :class:`Clock`, and the HTTP transport
+is injectable too (``httpx.MockTransport`` serves both drivers), which makes the hook's one test seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from pendulum import DateTime
+
+from airflow_provider_axiom import __version__
+from airflow_provider_axiom._calls import Done, Plan, Raw, Send, Sleep
+from airflow_provider_axiom._connection import AxiomSettings
+from airflow_provider_axiom._protocol import utcnow
+from airflow_provider_axiom._ratelimit import RateLimiter, limiter_for_key
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time as the provider sees it: UTC wall clock, monotonic seconds, and sync and async sleep."""
+
+    now: Callable[[], DateTime] = field(default=utcnow)
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    asleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
+
+
+SYSTEM_CLOCK = Clock()
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context per process: building one per client costs ~17 ms and ~0.8 MiB (CA bundle)."""
+    return httpx.create_ssl_context()
+
+
+def client_options(settings: AxiomSettings) -> dict[str, Any]:
+    """What both clients are built with: base URL, timeouts (a short connect timeout), headers, TLS."""
+    return {
+        "base_url": settings.base_url + "/",
+        "timeout": httpx.Timeout(settings.timeout, connect=min(settings.timeout, settings.connect_timeout)),
+        "headers": {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"airflow-provider-axiom/{__version__}",
+        },
+        "follow_redirects": False,
+        "verify": _shared_ssl_context(),
+    }
+
+
+class Transport:
+    """Sends a hook's requests, sync or async, within the key's rate limit. Clients are made once and reused."""
+
+    def __init__(
+        self,
+        settings: AxiomSettings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        transport: Any = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._transport = transport
+        self.limiter = limiter or limiter_for_key(settings.api_key, settings.rate_limit_per_minute)
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+
+    # -- the two drivers: the same loop, one blocking and one awaiting
+
+    def run(self, plan: Plan[T]) -> T:
+        """Drive ``plan`` to its result with the sync client and ``clock.sleep``."""
+        step = plan.start()
+        while not isinstance(step, Done):
+            if isinstance(step, Sleep):
+                self.clock.sleep(step.seconds)
+                step = plan.slept()
+                continue
+            if wait := self.limiter.reserve():
+                self.clock.sleep(wait)
+            sent_at = self.clock.now()
+            try:
+                response = self.client().post(step.request.path, content=step.request.encode(self.settings.api_key))
+            except httpx.HTTPError as exc:
+                step = plan.failed(exc)
+                continue
+            step = plan.answered(self._raw(response, sent_at))
+        return step.value
+
+    async def arun(self, plan: Plan[T]) -> T:
+        """Drive ``plan`` to its result with the async client and ``clock.asleep``."""
+        step = plan.start()
+        while not isinstance(step, Done):
+            if isinstance(step, Sleep):
+                await self.clock.asleep(step.seconds)
+                step = plan.slept()
+                continue
+            if wait := self.limiter.reserve():
+                await self.clock.asleep(wait)
+            sent_at = self.clock.now()
+            try:
+                request: Send = step
+                response = await self.aclient().post(
+                    request.request.path, content=request.request.encode(self.settings.api_key)
+                )
+            except httpx.HTTPError as exc:
+                step = plan.failed(exc)
+                continue
+            step = plan.answered(self._raw(response, sent_at))
+        return step.value
+
+    def _raw(self, response: httpx.Response, sent_at: DateTime) -> Raw:
+        if response.status_code == 429:
+            self.limiter.penalize(_seconds(response.headers.get("retry-after")))
+        elif response.status_code < 400:
+            self.limiter.succeeded()
+        return Raw(response.status_code, response.headers, response.content, sent_at, self.clock.now())
+
+    # -- clients
+
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(transport=self._transport, **client_options(self.settings))
+        return self._client
+
+    def aclient(self) -> httpx.AsyncClient:
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(transport=self._transport, **client_options(self.settings))
+        return self._aclient
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        self.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
