@@ -1,6 +1,7 @@
 """Connection settings: what an ``axiom`` Airflow connection resolves to, and its form in the UI.
 
-The form is declared once, in provider info (read by Airflow 3.2+); the hook's
+Imports nothing of Airflow's at module level: provider info (``get_provider_info``) reads it while
+Airflow is still discovering providers. The form is declared once, in provider info (read by Airflow 3.2+); the hook's
 ``get_ui_field_behaviour``/``get_connection_form_widgets`` hand the same declaration to the UI
 of Airflow 3.0 and 3.1, which only reads those methods.
 """
@@ -8,12 +9,15 @@ of Airflow 3.0 and 3.1, which only reads those methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_axiom._protocol import DEFAULT_BASE_URL
-from airflow_provider_axiom.exceptions import AxiomConfigError
+if TYPE_CHECKING:
+    from airflow_provider_axiom.exceptions import AxiomConfigError
+
+#: The public API, used when the connection has no host.
+DEFAULT_BASE_URL = "https://lar.axiom.ai/api/v3"
 
 #: name -> (default, smallest allowed, type, label, description): the connection's extras.
 EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
@@ -77,7 +81,7 @@ def build_base_url(host: str | None, port: int | None = None, schema: str | None
     try:
         url = httpx.URL(host)
     except httpx.InvalidURL as err:
-        raise AxiomConfigError(f"the connection's Base URL {host!r} is not a URL: {err}") from None
+        raise _config_error(f"the connection's Base URL {host!r} is not a URL: {err}") from None
     if port and url.port is None:
         url = url.copy_with(port=port)
     path = url.path.rstrip("/")
@@ -94,9 +98,9 @@ def _extra(extra: dict[str, Any], name: str) -> Any:
     try:
         number = kind(float(value)) if kind is int else kind(value)
     except (TypeError, ValueError):
-        raise AxiomConfigError(f"connection extra {name!r} must be a number, got {value!r}") from None
+        raise _config_error(f"connection extra {name!r} must be a number, got {value!r}") from None
     if number < minimum:
-        raise AxiomConfigError(f"connection extra {name!r} is out of range: {value!r} (at least {minimum:g})")
+        raise _config_error(f"connection extra {name!r} is out of range: {value!r} (at least {minimum:g})")
     return number
 
 
@@ -104,7 +108,7 @@ def settings_from_connection(conn: Any, extra: dict[str, Any]) -> AxiomSettings:
     """Resolve an Airflow connection (and its parsed extra) to :class:`AxiomSettings`."""
     api_key = (conn.password or "").strip()
     if not api_key:
-        raise AxiomConfigError(
+        raise _config_error(
             f"connection {conn.conn_id!r} has no API key",
             hint="Put the axiom.ai API key in the connection's password field",
         )
@@ -115,9 +119,15 @@ def settings_from_connection(conn: Any, extra: dict[str, Any]) -> AxiomSettings:
     )
 
 
+def _config_error(summary: str, **kwargs: Any) -> AxiomConfigError:
+    from airflow_provider_axiom.exceptions import AxiomConfigError
+
+    return AxiomConfigError(summary, **kwargs)
+
+
 def missing_connection(conn_id: str) -> AxiomConfigError:
     """The permanent error for a connection id that does not exist (Airflow's own error is retryable)."""
-    return AxiomConfigError(
+    return _config_error(
         f"the axiom connection {conn_id!r} does not exist",
         hint=(
             f"Create it: airflow connections add {conn_id} --conn-type axiom --conn-password <API key>, "

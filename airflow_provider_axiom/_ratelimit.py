@@ -21,8 +21,6 @@ from collections.abc import Callable
 WINDOW_SECONDS = 60.0
 #: Share of the configured rate actually used: room for clock offset, latency and other clients.
 MARGIN = 0.85
-#: Pause after a 429 that carries no ``Retry-After``.
-DEFAULT_PAUSE = 5.0
 
 
 class RateLimiter:
@@ -72,11 +70,12 @@ class RateLimiter:
             return at - now
 
     def penalize(self, retry_after: float | None = None) -> None:
-        """A 429 for this key: halve the pace and pause new calls (``Retry-After`` when given)."""
+        """A 429 for this key: halve the pace, and pause new calls for ``Retry-After`` when given."""
         with self._lock:
             now = self._clock()
             self._rate = max(1.0, self._rate / 2)
-            self._paused_until = max(self._paused_until, now + (retry_after if retry_after else DEFAULT_PAUSE))
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
             self._next = max(self._next, self._paused_until)
 
     def succeeded(self) -> None:
@@ -91,7 +90,7 @@ class RateLimiter:
             self._rate = min(self._rate, self.ceiling)
 
 
-_registry: dict[str, RateLimiter] = {}
+_registry: dict[tuple[str, int], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
@@ -100,13 +99,13 @@ def key_fingerprint(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
 
 
-def limiter_for_key(api_key: str, per_minute: int) -> RateLimiter:
-    """The process-wide limiter of ``api_key``."""
-    fingerprint = key_fingerprint(api_key)
+def limiter_for_key(api_key: str, per_minute: int, clock: Callable[[], float] = time.monotonic) -> RateLimiter:
+    """The process-wide limiter of ``api_key`` (one per clock: tests that inject time get their own)."""
+    fingerprint = (key_fingerprint(api_key), id(clock))
     with _registry_lock:
         limiter = _registry.get(fingerprint)
         if limiter is None:
-            limiter = _registry[fingerprint] = RateLimiter(per_minute)
+            limiter = _registry[fingerprint] = RateLimiter(per_minute, clock=clock)
         else:
             limiter.lower_limit(per_minute)
         return limiter

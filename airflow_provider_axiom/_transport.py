@@ -22,7 +22,7 @@ from airflow_provider_axiom import __version__
 from airflow_provider_axiom._calls import Done, Plan, Raw, Send, Sleep
 from airflow_provider_axiom._connection import AxiomSettings
 from airflow_provider_axiom._protocol import utcnow
-from airflow_provider_axiom._ratelimit import RateLimiter, limiter_for_key
+from airflow_provider_axiom._ratelimit import limiter_for_key
 
 T = TypeVar("T")
 
@@ -38,6 +38,8 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+#: Limiter waits shorter than this are not slept (a generous rate spaces calls by microseconds).
+MIN_SLEEP = 0.001
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,12 +72,11 @@ class Transport:
         *,
         clock: Clock = SYSTEM_CLOCK,
         transport: Any = None,
-        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._transport = transport
-        self.limiter = limiter or limiter_for_key(settings.api_key, settings.rate_limit_per_minute)
+        self.limiter = limiter_for_key(settings.api_key, settings.rate_limit_per_minute, clock.monotonic)
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
 
@@ -89,7 +90,7 @@ class Transport:
                 self.clock.sleep(step.seconds)
                 step = plan.slept()
                 continue
-            if wait := self.limiter.reserve():
+            if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
                 self.clock.sleep(wait)
             sent_at = self.clock.now()
             try:
@@ -108,7 +109,7 @@ class Transport:
                 await self.clock.asleep(step.seconds)
                 step = plan.slept()
                 continue
-            if wait := self.limiter.reserve():
+            if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
                 await self.clock.asleep(wait)
             sent_at = self.clock.now()
             try:

@@ -29,8 +29,8 @@ from typing import Any  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-from airflow_provider_axiom._ratelimit import RateLimiter  # noqa: E402
-from airflow_provider_axiom.hooks.axiom import AxiomHook, AxiomSettings  # noqa: E402
+from airflow_provider_axiom._transport import Clock  # noqa: E402
+from airflow_provider_axiom.hooks.axiom import AxiomHook  # noqa: E402
 
 # The emulator's pytest plugin is opt-in for users; this suite opts in.
 pytest_plugins = ["airflow_provider_axiom.testing.pytest_plugin"]
@@ -57,6 +57,15 @@ class FakeTime:
     async def async_sleep(self, seconds: float) -> None:
         self.sleep(seconds)
 
+    def monotonic(self) -> float:
+        return float(self.now.timestamp())
+
+    def as_clock(self) -> Clock:
+        """This fake time as the provider's one time seam (the same object each time, so hooks share a limiter)."""
+        if not hasattr(self, "_clock"):
+            self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=self.sleep, asleep=self.async_sleep)
+        return self._clock
+
 
 @pytest.fixture
 def fake_time() -> FakeTime:
@@ -71,19 +80,13 @@ def mock_hook(fake_time: FakeTime) -> Callable[..., AxiomHook]:
     """Build a hook whose HTTP goes to a handler (``httpx.MockTransport``) and whose time is fake."""
 
     def make(handler: Handler, **kwargs: Any) -> AxiomHook:
-        settings = AxiomSettings(
-            api_key=API_KEY, base_url="https://axiom.test/api/v3", timeout=5, max_retries=kwargs.pop("max_retries", 5)
+        # A rate limit high enough to stay out of the way; the limiter has tests of its own.
+        extra = {"timeout": 5, "max_retries": kwargs.pop("max_retries", 5), "rate_limit_per_minute": 10_000_000}
+        extra.update(kwargs.pop("extra", {}))
+        os.environ["AIRFLOW_CONN_AXIOM_MOCK"] = json.dumps(
+            {"conn_type": "axiom", "password": API_KEY, "host": "https://axiom.test/api/v3", "extra": extra}
         )
-        return AxiomHook(
-            settings=settings,
-            transport=httpx.MockTransport(handler),
-            async_transport=httpx.MockTransport(handler),
-            sleep=fake_time.sleep,
-            clock=fake_time.clock,
-            async_sleep=fake_time.async_sleep,
-            rate_limiter=kwargs.pop("rate_limiter", RateLimiter(10_000)),
-            **kwargs,
-        )
+        return AxiomHook("axiom_mock", transport=httpx.MockTransport(handler), clock=fake_time.as_clock(), **kwargs)
 
     return make
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 import pytest
 
-from airflow_provider_axiom._core import (
+from airflow_provider_axiom._protocol import (
     closest_names,
     normalize_data,
     parse_run_data,
@@ -183,7 +183,7 @@ def test_closest_names_prefers_case_and_space_mismatches():
 
 
 def report(name, status, created, updated=None):
-    from airflow_provider_axiom._core import RunReport
+    from airflow_provider_axiom.results import RunReport
 
     return RunReport(name, status, f"{status} run", created, updated or created)
 

@@ -6,10 +6,15 @@ import pickle
 
 import httpx
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
-from airflow_provider_axiom.exceptions import (
+from airflow_provider_axiom._compat import AirflowException, AirflowFailException
+from airflow_provider_axiom._protocol import (
     NOT_JSON,
+    classify_response,
+    classify_transport_error,
+    extract_error_message,
+    safe_to_resend,
+)
+from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
     AxiomBadRequestError,
@@ -20,10 +25,6 @@ from airflow_provider_axiom.exceptions import (
     AxiomRateLimitError,
     AxiomRunFailedError,
     AxiomServerError,
-    classify_response,
-    classify_transport_error,
-    extract_error_message,
-    safe_to_resend,
 )
 
 

@@ -156,11 +156,12 @@ def test_lost_trigger_answer_without_a_run_is_resent_once_checked(mock_hook):
     old = "2026-11-25T11:00:00.000000Z"  # the previous run of the same automation: not ours
     handler = script(
         httpx.Response(502, text="<html>Bad gateway</html>"),
-        reports(report("Scrape", "Success", old)),
+        *[reports(report("Scrape", "Success", old))] * 6,
         started,
     )
     result = mock_hook(handler).trigger_automation("Scrape")
-    assert paths(handler) == ["trigger", "run-reports", "trigger"]
+    # run reports are watched over the whole check window (10 s, a look every 2 s) before re-sending
+    assert paths(handler) == ["trigger"] + ["run-reports"] * 6 + ["trigger"]
     assert result.viewer_url == VIEWER and not result.recovered
 
 
@@ -176,7 +177,7 @@ def test_failures_that_never_reached_the_server_are_resent_without_checking(mock
 
 
 def test_unverifiable_lost_trigger_fails_without_resending(mock_hook):
-    handler = script(httpx.ReadTimeout("lost"), *[httpx.Response(503, json={})] * 3)
+    handler = script(httpx.ReadTimeout("lost"), *[httpx.Response(503, json={})] * 6)
     with pytest.raises(AxiomTriggerUncertainError) as exc:
         mock_hook(handler, max_retries=2).trigger_automation("Scrape")
     assert paths(handler).count("trigger") == 1
@@ -268,25 +269,47 @@ class Clock:
         return self.t
 
 
-def test_rate_limiter_allows_n_per_rolling_minute():
+def test_rate_limiter_spaces_calls_evenly_and_never_bursts():
     clock = Clock()
-    limiter = RateLimiter(3, clock=clock)
-    assert [limiter.reserve() for _ in range(3)] == [0, 0, 0]
-    assert limiter.reserve() == pytest.approx(60)  # the 4th waits for the 1st to age out
-    clock.t += 30
-    assert limiter.reserve() == pytest.approx(30)  # the 5th: slot of the 2nd, 30 s from now
-    clock.t += 100
-    assert limiter.reserve() == 0
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    assert [limiter.reserve() for _ in range(4)] == [0, pytest.approx(1), pytest.approx(2), pytest.approx(3)]
+    clock.t += 100  # idle for a while: the next call goes at once, the one after is spaced again
+    assert limiter.reserve() == 0 and limiter.reserve() == pytest.approx(1)
+
+
+def test_rate_limiter_keeps_a_margin_below_the_configured_rate():
+    clock = Clock()
+    limiter = RateLimiter(100, clock=clock)
+    waits = [limiter.reserve() for _ in range(200)]
+    in_first_minute = sum(1 for w in waits if w is not None and w < 60)
+    assert in_first_minute <= 86  # 100 x 0.85, evenly spaced
+
+
+def test_a_429_halves_the_pace_and_honours_retry_after():
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    limiter.reserve()
+    limiter.penalize(retry_after=10)
+    assert limiter.reserve() == pytest.approx(10)  # paused until Retry-After
+    assert limiter.reserve() == pytest.approx(12)  # then spaced 2 s apart (half the rate)
+    limiter.succeeded()
+    assert limiter.rate == pytest.approx(31)  # successes bring the pace back additively
+
+
+def test_a_reservation_never_passes_a_deadline():
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    limiter.reserve()
+    assert limiter.reserve(not_after=clock.t + 0.5) is None  # the slot (1 s) is after the deadline
+    assert limiter.reserve() == pytest.approx(1)  # and nothing was reserved by the refusal
 
 
 def test_hook_waits_for_the_limiter_instead_of_earning_429s(mock_hook, fake_time):
-    clock = Clock()
-    limiter = RateLimiter(2, clock=clock)
     ok = httpx.Response(200, json={"status": "success", "data": {"names": []}})
-    hook = mock_hook(lambda request: ok, rate_limiter=limiter)
+    hook = mock_hook(lambda request: ok, extra={"rate_limit_per_minute": 2})
     for _ in range(3):
         hook.list_automations()
-    assert fake_time.sleeps == [pytest.approx(60)]
+    assert fake_time.sleeps == [pytest.approx(60 / 1.7)] * 2
 
 
 def test_one_limiter_per_key_per_process():
@@ -296,13 +319,17 @@ def test_one_limiter_per_key_per_process():
 
 
 def test_concurrent_async_callers_share_the_limiter(mock_hook, fake_time):
-    clock = Clock()
-    limiter = RateLimiter(5, clock=clock)
-    ok = httpx.Response(200, json={"status": "success", "data": {"names": []}})
+    sent_at = []
+
+    def handler(request):
+        sent_at.append(fake_time.now)
+        return httpx.Response(200, json={"status": "success", "data": {"names": []}})
 
     async def main():
-        hooks = [mock_hook(lambda request: ok, rate_limiter=limiter) for _ in range(8)]
+        hooks = [mock_hook(handler, extra={"rate_limit_per_minute": 60}) for _ in range(8)]
         await asyncio.gather(*(h.alist_automations() for h in hooks))
 
     asyncio.run(main())
-    assert sorted(fake_time.sleeps) == [pytest.approx(60)] * 3
+    # one limiter for the key: the 8 calls went out 60 / 51 s apart, not together
+    gaps = [(b - a).total_seconds() for a, b in zip(sent_at, sent_at[1:])]
+    assert len(sent_at) == 8 and min(gaps) >= 60 / 51 - 0.01

@@ -15,7 +15,8 @@ import pytest
 import airflow_provider_axiom
 from airflow_provider_axiom import get_provider_info
 from airflow_provider_axiom.exceptions import AxiomBadRequestError
-from airflow_provider_axiom.hooks.axiom import AxiomHook, build_base_url
+from airflow_provider_axiom._connection import build_base_url
+from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 
 def test_provider_info_matches_airflows_schema():
@@ -92,20 +93,20 @@ def test_base_url(host, port, schema, expected):
 )
 def test_connection_forms(monkeypatch, env, base_url):
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", env)
-    settings = AxiomHook().get_conn()
+    settings = AxiomHook().settings
     assert settings.api_key == "KEY-123" and settings.base_url == base_url
     assert (settings.timeout, settings.max_retries, settings.rate_limit_per_minute) == (30.0, 5, 100)
 
 
 def test_connection_extras_uri_and_json(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", "axiom://:K-1@?timeout=5&max_retries=2&rate_limit_per_minute=60")
-    s = AxiomHook().get_conn()
+    s = AxiomHook().settings
     assert (s.timeout, s.max_retries, s.rate_limit_per_minute) == (5.0, 2, 60)
     monkeypatch.setenv(
         "AIRFLOW_CONN_AXIOM_DEFAULT",
         json.dumps({"conn_type": "axiom", "password": "K-1", "extra": {"timeout": 7, "max_retries": 0}}),
     )
-    s = AxiomHook().get_conn()
+    s = AxiomHook().settings
     assert (s.timeout, s.max_retries) == (7.0, 0)
 
 
@@ -120,18 +121,18 @@ def test_connection_extras_uri_and_json(monkeypatch):
 def test_bad_connections_are_explained(monkeypatch, conn, needle):
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))
     with pytest.raises(AxiomBadRequestError, match=needle):
-        AxiomHook().get_conn()
+        AxiomHook().settings
 
 
 async def test_async_connection_lookup(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", "axiom://:K-9@?timeout=4")
-    settings = await AxiomHook().aget_conn()
+    settings = (await AxiomHook().atransport()).settings
     assert settings.api_key == "K-9" and settings.timeout == 4.0
 
 
 def test_no_io_in_init():
     hook = AxiomHook("does_not_exist")  # no lookup, no client yet
-    assert hook._client is None and hook._settings is None
+    assert hook._transport is None
 
 
 def test_test_connection_good_and_bad(axiom_emulator, monkeypatch):
@@ -175,8 +176,8 @@ def test_airflow_cli_lists_the_provider_and_tests_the_connection(axiom_emulator)
 
 def test_hooks_share_one_tls_context():
     """Building a TLS context per client costs ~17 ms and ~0.8 MiB; a triggerer holds hundreds of hooks."""
-    from airflow_provider_axiom.hooks.axiom import AxiomSettings
+    from airflow_provider_axiom._connection import AxiomSettings
+    from airflow_provider_axiom._transport import client_options
 
     settings = AxiomSettings(api_key="k")
-    a, b = AxiomHook(settings=settings), AxiomHook(settings=settings)
-    assert a._client_kwargs(settings)["verify"] is b._client_kwargs(settings)["verify"]
+    assert client_options(settings)["verify"] is client_options(settings)["verify"]

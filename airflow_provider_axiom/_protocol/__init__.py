@@ -14,7 +14,6 @@ from airflow_provider_axiom._protocol.classify import (
     safe_to_resend,
 )
 from airflow_provider_axiom._protocol.requests import (
-    DEFAULT_BASE_URL,
     VIEWER_LINK_KEY,
     ApiRequest,
     ViewerCredentials,
@@ -44,7 +43,6 @@ from airflow_provider_axiom._protocol.responses import (
 from airflow_provider_axiom._protocol.time import iso, parse_http_date, parse_timestamp, to_datetime, utcnow
 
 __all__ = [
-    "DEFAULT_BASE_URL",
     "NOT_JSON",
     "VIEWER_LINK_KEY",
     "ApiRequest",

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_axiom.exceptions import AxiomBadRequestError
 
-DEFAULT_BASE_URL = "https://lar.axiom.ai/api/v3"
 VIEWER_LINK_KEY = "OPEN LINK IN BROWSER"
 
 Rows = list[list[str]]

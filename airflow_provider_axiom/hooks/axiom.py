@@ -34,7 +34,7 @@ from airflow_provider_axiom._protocol import (
     stop_request,
     trigger_request,
 )
-from airflow_provider_axiom._ratelimit import RateLimiter, key_fingerprint
+from airflow_provider_axiom._ratelimit import key_fingerprint
 from airflow_provider_axiom._transport import SYSTEM_CLOCK, Clock, Transport
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RemainingRuntime, RunData, RunReport, StopResult, TriggerResult
@@ -110,12 +110,7 @@ class AxiomHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> Transport:
         settings = settings_from_connection(conn, extra).with_overrides(**self._overrides)
-        limiter = (
-            None
-            if self.clock is SYSTEM_CLOCK
-            else RateLimiter(settings.rate_limit_per_minute, clock=self.clock.monotonic)
-        )
-        self._transport = Transport(settings, clock=self.clock, transport=self._http_transport, limiter=limiter)
+        self._transport = Transport(settings, clock=self.clock, transport=self._http_transport)
         self._ctx = CallContext(
             base_url=settings.base_url,
             api_key=settings.api_key,

@@ -80,7 +80,6 @@ class AxiomRunSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
-        self._timed_out = False
 
     @cached_property
     def hook(self) -> AxiomHook:
