@@ -40,6 +40,7 @@ from airflow_provider_axiom.exceptions import (
 from airflow_provider_axiom.results import RunData, RunReport
 
 if TYPE_CHECKING:
+    from airflow_provider_axiom._transport import Clock
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class Waiter:
     obs: RunObservation | None = None
     error: AxiomError | None = None
     run_data: RunData | None = None  # output already read (a run found through /run-data)
+    crash: BaseException | None = None  # the poller died: re-raised in the waiter, never a hang
     failures: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -188,6 +190,11 @@ class KeyPoller:
                 await self.tick()
                 tick = min(w.poll_interval for w in self.waiters) if self.waiters else 0.0
                 await clock.asleep(max(0.0, tick - (clock.monotonic() - began)))
+        except BaseException as exc:  # a bug, a kill, a cancelled loop: every waiter learns of it
+            for waiter in self.waiters:
+                waiter.crash = exc
+                waiter.done.set()
+            raise
         finally:
             self._task = None
 
@@ -280,15 +287,14 @@ async def wait_for_run(
     waiter = Waiter(ref, poll_interval=poll_interval, max_consecutive_errors=max(1, max_consecutive_errors))
     poller.add(waiter)
     try:
-        remaining = (deadline - hook.clock.now()).total_seconds()
-        try:
-            await asyncio.wait_for(waiter.done.wait(), timeout=max(0.0, remaining))
-        except asyncio.TimeoutError:
+        if not await _wait_until(hook.clock, waiter.done, deadline):
             summary = run_summary(waiter.ref, RunObservation("waiting"), data=None, triggered_at=triggered_at)
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
             return _event(waiter.ref, triggered_at, "timeout", message, summary=summary)
     finally:
         poller.remove(waiter)
+    if waiter.crash is not None:
+        raise waiter.crash
     if waiter.error is not None:
         err = waiter.error
         return _event(
@@ -318,6 +324,21 @@ async def wait_for_run(
         f"the run of {ref.automation_name!r} ended: {obs.raw_status}",
         summary=summary,
     )
+
+
+async def _wait_until(clock: Clock, event: asyncio.Event, deadline: DateTime) -> bool:
+    """Wait for ``event`` until ``deadline``; False on timeout. Never sleeps past the deadline."""
+    if clock.asleep is asyncio.sleep:  # real time: the event loop keeps the deadline
+        try:
+            await asyncio.wait_for(event.wait(), timeout=max(0.0, (deadline - clock.now()).total_seconds()))
+        except asyncio.TimeoutError:
+            return False
+        return True
+    while not event.is_set():  # injected time (tests) moves only when the poller sleeps
+        if clock.now() >= deadline:
+            return False
+        await asyncio.sleep(0.001)
+    return True
 
 
 async def read_output(

@@ -10,6 +10,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
@@ -18,6 +19,7 @@ from airflow_provider_axiom.exceptions import (
     AxiomRunFailedError,
     AxiomRunTimeoutError,
 )
+from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
 from airflow_provider_axiom.sensors.axiom import AxiomRunSensor
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -45,27 +47,6 @@ SCENARIO = {
 }
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
-
-
-@pytest.fixture(autouse=True)
-def hooks_never_really_sleep(monkeypatch):
-    """The hook's own backoff waits (inside the operator, sensor and trigger) are recorded, not slept."""
-    from airflow_provider_axiom.hooks import axiom as hook_module
-
-    waits: list[float] = []
-
-    async def no_async_wait(seconds: float) -> None:
-        waits.append(seconds)
-
-    original = hook_module.AxiomHook.__init__
-
-    def init(self, *args, **kwargs):
-        kwargs.setdefault("sleep", waits.append)
-        kwargs.setdefault("async_sleep", no_async_wait)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(hook_module.AxiomHook, "__init__", init)
-    return waits
 
 
 class FakeTI:
@@ -96,11 +77,33 @@ class EmulatedTime:
         self.sleep(seconds)
         await asyncio.sleep(0)
 
+    def monotonic(self) -> float:
+        return float(self.now.timestamp())
+
+    def as_clock(self) -> Clock:
+        """The provider's one time seam: every wait moves emulated time, and calls ``after_sleep``."""
+        if not hasattr(self, "_clock"):
+            self.after_sleep: Any = None
+
+            def sleep(seconds: float) -> None:
+                self.sleep(seconds)
+                if self.after_sleep:
+                    self.after_sleep(seconds)
+
+            async def asleep(seconds: float) -> None:
+                sleep(seconds)
+                await asyncio.sleep(0)
+
+            self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=sleep, asleep=asleep)
+        return self._clock
+
+    def hook(self, conn_id: str = "axiom_default") -> AxiomHook:
+        return AxiomHook(conn_id, clock=self.as_clock())
+
 
 def operator(time: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
     op = AxiomTriggerAutomationOperator(task_id="axiom", **kwargs)
-    op._sleep = time.sleep  # type: ignore[method-assign]
-    op._clock = time.clock  # type: ignore[method-assign]
+    op.hook = time.hook(op.axiom_conn_id)
     return op
 
 
@@ -113,8 +116,7 @@ def runs(emulator, name):
 
 
 async def run_trigger(trigger: AxiomRunTrigger, time: EmulatedTime) -> dict[str, Any]:
-    trigger.sleep = time.async_sleep  # type: ignore[method-assign]
-    trigger.clock = time.clock  # type: ignore[method-assign]
+    trigger.hook = time.hook(trigger.axiom_conn_id)
     events = [e.payload async for e in trigger.run()]
     assert len(events) == 1  # exactly one event, then the generator returns
     return events[0]
@@ -170,7 +172,8 @@ def test_worker_mode_returns_this_runs_rows_not_the_previous_runs(axiom_emulator
     assert ctx["ti"].xcom["triggered_at"] == result["triggered_at"]
     assert pendulum.parse(result["started_at"]) >= pendulum.parse(result["triggered_at"]).subtract(seconds=2)
     assert len(runs(axiom_emulator, "Export leads")) == 1
-    assert time.sleeps[:3] == [5, 10, 20]  # the documented cadence: 5 s doubling
+    ticks = [s for s in time.sleeps if s > 1]  # less is the rate limiter spacing calls
+    assert ticks and all(s == pytest.approx(5, abs=0.8) for s in ticks)  # a fixed 5 s tick while waiting
 
 
 def test_input_rows_reach_the_automation_and_come_back(axiom_emulator):
@@ -212,22 +215,20 @@ def test_failure_carries_the_run_report_and_viewer_link(axiom_emulator):
 
 def test_queued_trigger_is_waited_through(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
-    with_hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    with_hook = AxiomHook()
     with_hook.trigger_automation("Long crawl")  # takes the only slot (concurrency 1)
     axiom_emulator.advance(1)
     ctx = context()
-    op = operator(time, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1))
+    # a long queue: a 30 s tick keeps the emulator's rate limit (real time) out of the way
+    op = operator(time, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1), poll_interval=30)
     # the crawl would hold the slot for 10 h: stop it after 7 minutes so the queue moves
-    original_sleep = time.sleep
-
-    def sleep_and_stop_blocker(seconds: float) -> None:
-        original_sleep(seconds)
+    def stop_blocker(seconds: float) -> None:
         if time.sleeps and sum(time.sleeps) > 420 and not runs(axiom_emulator, "Long crawl")[0]["stopped"]:
             with_hook.stop_run(runs(axiom_emulator, "Long crawl")[0]["viewer_url"])
 
-    op._sleep = sleep_and_stop_blocker  # type: ignore[method-assign]
+    time.after_sleep = stop_blocker
     result = op.execute(ctx)
-    assert ctx["ti"].xcom["viewer_url"] is None  # queued: no viewer link at trigger time
+    assert "viewer_url" not in ctx["ti"].xcom  # queued: no viewer link at trigger time (3.0 refuses None)
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
     assert runs(axiom_emulator, "Export leads")[0]["was_queued"]
 
@@ -246,11 +247,11 @@ def test_on_kill_stops_the_remote_run(axiom_emulator):
     op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
 
     def killed_during_wait(seconds: float) -> None:
-        time.sleep(seconds)
+        time.after_sleep = None
         op.on_kill()  # what Airflow calls when the task is killed
         raise KeyboardInterrupt
 
-    op._sleep = killed_during_wait  # type: ignore[method-assign]
+    time.after_sleep = killed_during_wait
     with pytest.raises(KeyboardInterrupt):
         op.execute(context())
     assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
@@ -374,7 +375,7 @@ def sensor(**kwargs) -> AxiomRunSensor:
 
 
 def test_sensor_ignores_the_previous_run_and_returns_the_new_one(axiom_emulator):
-    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    hook = AxiomHook()
     started = hook.trigger_automation("Export leads")
     s = sensor(automation_name="Export leads", started_after=started.triggered_at.isoformat())
     assert s.poke(context()) is False  # the old Success is not this run
@@ -384,7 +385,7 @@ def test_sensor_ignores_the_previous_run_and_returns_the_new_one(axiom_emulator)
 
 
 def test_sensor_failure(axiom_emulator):
-    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    hook = AxiomHook()
     started = hook.trigger_automation("Broken checkout flow")
     axiom_emulator.advance(16)
     with pytest.raises(AxiomRunFailedError, match="#checkout-button"):
@@ -392,7 +393,7 @@ def test_sensor_failure(axiom_emulator):
 
 
 async def test_sensor_deferrable(axiom_emulator):
-    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    hook = AxiomHook()
     started = await hook.atrigger_automation("Export leads")
     s = sensor(
         automation_name="Export leads",
@@ -426,8 +427,8 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
             "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 5, "allow_cloud_concurrency": True}],
         }
     )
-    from airflow_provider_axiom._runs import RunRef, RunWatcher
-    from airflow_provider_axiom.hooks.axiom import AxiomHook
+    from airflow_provider_axiom._completion import look_once
+    from airflow_provider_axiom._runs import RunRef
 
     with AxiomHook() as hook:
         ours = hook.trigger_automation("Export leads")
@@ -435,9 +436,8 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
         for _ in range(25):
             hook.trigger_automation("Busy")
         axiom_emulator.advance(60)
-        watcher = RunWatcher(hook, RunRef.from_trigger(ours))
-        obs = watcher.poll()
-    assert obs.state == "success" and watcher.window == 100
+        _, obs = look_once(hook, RunRef.from_trigger(ours))
+    assert obs.state == "success"
     assert len(axiom_emulator.requests("run-reports")) == 2  # 20 reports, then 100
 
 
@@ -446,8 +446,6 @@ def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_
     """Right after a trigger the API still answers for the previous run (registration_delay)."""
     axiom_emulator.load_scenario({**SCENARIO, "registration_delay": 8})
     time = EmulatedTime(axiom_emulator)
-    from airflow_provider_axiom.hooks.axiom import AxiomHook
-
     # What a naive client sees right after triggering: the previous run's Success and rows.
     with AxiomHook() as hook:
         hook.trigger_automation("Export leads")
@@ -518,13 +516,13 @@ def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_ru
     first = operator(time, automation_name="Export leads", deferrable=False)
 
     def crash(seconds: float) -> None:
-        time.sleep(seconds)
         raise SystemExit("worker lost")  # the first attempt dies while waiting
 
-    first._sleep = crash  # type: ignore[method-assign]
+    time.after_sleep = crash
     with pytest.raises(SystemExit):
         first.execute({"ti": FakeTI(), "task_state_store": store})
     assert "axiom_run" in store.data
+    time.after_sleep = None
 
     retry = operator(time, automation_name="Export leads", deferrable=False)
     ctx = {"ti": FakeTI(), "task_state_store": store}
@@ -568,7 +566,7 @@ async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
 def test_sensor_poke_mode_timeout_stops_the_run(axiom_emulator, soft_fail):
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-    hook = AxiomTriggerAutomationOperator(task_id="x", automation_name="x").hook()
+    hook = AxiomHook()
     started = hook.trigger_automation("Long crawl")
     s = AxiomRunSensor(
         task_id="wait",
