@@ -147,8 +147,10 @@ class Waiter:
     """One run being waited for, as the poller sees it."""
 
     ref: RunRef
+    deadline: DateTime
     poll_interval: float
     max_consecutive_errors: int
+    timed_out: bool = False
     obs: RunObservation | None = None
     error: AxiomError | None = None
     run_data: RunData | None = None  # output already read (a run found through /run-data)
@@ -164,8 +166,9 @@ class Waiter:
 class KeyPoller:
     """One ``/run-reports`` call per tick for every run waited for with one key in one event loop."""
 
-    def __init__(self, hook: AxiomHook) -> None:
+    def __init__(self, hook: AxiomHook, key: tuple[int, str, str] | None = None) -> None:
         self.hook = hook
+        self.key = key
         self.waiters: list[Waiter] = []
         self.window = REPORT_WINDOW
         self.outputs = asyncio.Semaphore(OUTPUT_READS_IN_FLIGHT)
@@ -181,6 +184,8 @@ class KeyPoller:
     def remove(self, waiter: Waiter) -> None:
         if waiter in self.waiters:
             self.waiters.remove(waiter)
+        if not self.waiters and self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()  # nobody waits: no call is left running for nothing
 
     async def _run(self) -> None:
         clock = self.hook.clock
@@ -188,18 +193,37 @@ class KeyPoller:
             while self.waiters:
                 began = clock.monotonic()
                 await self.tick()
-                tick = min(w.poll_interval for w in self.waiters) if self.waiters else 0.0
-                await clock.asleep(max(0.0, tick - (clock.monotonic() - began)))
-        except BaseException as exc:  # a bug, a kill, a cancelled loop: every waiter learns of it
+                if not self.waiters:
+                    break
+                # the next tick, or the earliest deadline if sooner: no waiter's deadline is slept past
+                wait = min(w.poll_interval for w in self.waiters) - (clock.monotonic() - began)
+                now = clock.now()
+                soonest = min((w.deadline - now).total_seconds() for w in self.waiters)
+                await clock.asleep(max(0.0, min(wait, soonest)))
+        except asyncio.CancelledError:
+            if self.waiters:  # cancelled from outside while runs are waited for: they learn of it
+                for waiter in self.waiters:
+                    waiter.crash = asyncio.CancelledError()
+                    waiter.done.set()
+            raise
+        except BaseException as exc:  # a bug, a kill: every waiter learns of it
             for waiter in self.waiters:
                 waiter.crash = exc
                 waiter.done.set()
             raise
         finally:
             self._task = None
+            if not self.waiters and _pollers.get(self.key) is self:  # type: ignore[arg-type]
+                del _pollers[self.key]  # type: ignore[arg-type]
+            await self.hook.aclose()
 
     async def tick(self) -> None:
         """One look for every open waiter: one ``/run-reports`` call, plus one ``/run-data`` for a deep run."""
+        now = self.hook.clock.now()
+        for waiter in self.waiters:
+            if not waiter.done.is_set() and now >= waiter.deadline:
+                waiter.timed_out = True
+                waiter.done.set()
         open_waiters = [w for w in self.waiters if not w.done.is_set()]
         if not open_waiters:
             return
@@ -261,12 +285,16 @@ _pollers: dict[tuple[int, str, str], KeyPoller] = {}
 
 
 async def poller_for(hook: AxiomHook) -> KeyPoller:
-    """The poller of this event loop for the hook's base URL and key (created on first use)."""
+    """The poller of this event loop for the hook's base URL and key (created on first use).
+
+    It polls through a hook of its own (same connection, transport and clock), which outlives
+    any one waiter's hook.
+    """
     settings = (await hook.atransport()).settings
     key = (id(asyncio.get_running_loop()), settings.base_url, key_fingerprint(settings.api_key))
     poller = _pollers.get(key)
-    if poller is None or (not poller.waiters and poller.hook is not hook):
-        poller = _pollers[key] = KeyPoller(hook)
+    if poller is None:
+        poller = _pollers[key] = KeyPoller(hook.sibling(), key)
     return poller
 
 
@@ -284,10 +312,10 @@ async def wait_for_run(
 ) -> dict[str, Any]:
     """Wait for ``ref``'s run to end, or for ``deadline``; return the event (see the module docstring)."""
     poller = await poller_for(hook)
-    waiter = Waiter(ref, poll_interval=poll_interval, max_consecutive_errors=max(1, max_consecutive_errors))
+    waiter = Waiter(ref, deadline, poll_interval=poll_interval, max_consecutive_errors=max(1, max_consecutive_errors))
     poller.add(waiter)
     try:
-        if not await _wait_until(hook.clock, waiter.done, deadline):
+        if not await _wait_until(hook.clock, waiter.done, deadline) or waiter.timed_out:
             summary = run_summary(waiter.ref, RunObservation("waiting"), data=None, triggered_at=triggered_at)
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
             return _event(waiter.ref, triggered_at, "timeout", message, summary=summary)
@@ -334,10 +362,7 @@ async def _wait_until(clock: Clock, event: asyncio.Event, deadline: DateTime) ->
         except asyncio.TimeoutError:
             return False
         return True
-    while not event.is_set():  # injected time (tests) moves only when the poller sleeps
-        if clock.now() >= deadline:
-            return False
-        await asyncio.sleep(0.001)
+    await event.wait()  # injected time (tests) moves only when the poller sleeps; it keeps the deadlines
     return True
 
 

@@ -221,6 +221,7 @@ def test_queued_trigger_is_waited_through(axiom_emulator):
     ctx = context()
     # a long queue: a 30 s tick keeps the emulator's rate limit (real time) out of the way
     op = operator(time, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1), poll_interval=30)
+
     # the crawl would hold the slot for 10 h: stop it after 7 minutes so the queue moves
     def stop_blocker(seconds: float) -> None:
         if time.sleeps and sum(time.sleeps) > 420 and not runs(axiom_emulator, "Long crawl")[0]["stopped"]:

@@ -88,7 +88,7 @@ class AxiomHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.axiom_conn_id = axiom_conn_id
-        self._overrides = {"timeout": timeout, "max_retries": max_retries}
+        self._overrides: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
         self.retry_max_wait = retry_max_wait
         self.retry_budget = retry_budget
         self._http_transport = transport
@@ -142,6 +142,16 @@ class AxiomHook(BaseHook):
             self._settings_from(conn, await get_extra_async(conn))
         assert self._transport is not None
         return self._transport
+
+    def sibling(self) -> AxiomHook:
+        """A new hook for the same connection, transport and clock (its own HTTP clients)."""
+        return type(self)(
+            self.axiom_conn_id,
+            timeout=self._overrides["timeout"],
+            max_retries=self._overrides["max_retries"],
+            transport=self._http_transport,
+            clock=self.clock,
+        )
 
     @property
     def settings(self) -> AxiomSettings:

@@ -1,0 +1,230 @@
+"""Waiting at scale and the hardening cases, against the emulator.
+
+Time is injected (``EmulatedTime``): every wait of the hook, the limiter and the shared poller
+moves the emulator's clock, so minutes of waiting take milliseconds and every assertion counts
+calls instead of timing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import httpx
+import pendulum
+import pytest
+
+from airflow_provider_axiom._compat import AirflowFailException
+from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
+from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+from tests.test_lifecycle import NEW_ROWS, SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, defer, operator, runs
+
+pytestmark = pytest.mark.axiom_scenario(SCENARIO)
+
+
+def scale_scenario(n: int) -> dict[str, Any]:
+    return {
+        "api_key": "scale-key",
+        "rate_limit_per_minute": None,  # real-time limit; this test runs minutes of emulated time in seconds
+        "plan": {"concurrency": 99, "queue_retry_seconds": 30},
+        "automations": [
+            {
+                "name": f"Job {i}",
+                "duration": 30 + (i * 37) % 270,
+                "outcome": "Failure" if i % 7 == 0 else "Success",
+                "output": {"out": [[f"row {i}"]]},
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def trigger_for(result: Any, time: EmulatedTime, deadline_minutes: float = 60) -> AxiomRunTrigger:
+    trigger = AxiomRunTrigger(
+        automation_name=result.automation_name,
+        not_before=result.sent_at.subtract(seconds=2),
+        deadline=time.now.add(minutes=deadline_minutes),
+        triggered_at=result.triggered_at,
+        viewer_url=result.viewer_url,
+    )
+    trigger.hook = time.hook()
+    return trigger
+
+
+async def first_event(trigger: AxiomRunTrigger) -> dict[str, Any]:
+    return [e.payload async for e in trigger.run()][0]
+
+
+@pytest.mark.axiom_scenario(scale_scenario(200))
+def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    hook = time.hook()
+    results = [hook.trigger_automation(f"Job {i}") for i in range(200)]
+    began = time.now
+    triggers = [trigger_for(r, time) for r in results]
+
+    async def main() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(first_event(t) for t in triggers))
+
+    events = asyncio.run(main())
+    for i, event in enumerate(events):
+        expected = "failure" if i % 7 == 0 else "success"
+        assert event["status"] == expected, (i, event)
+        if expected == "success":
+            assert event["summary"]["data"] == {"out": [[f"row {i}"]]}
+    reports_calls = len(axiom_emulator.requests("run-reports"))
+    ticks = (time.now - began).total_seconds() / 5
+    assert reports_calls <= ticks + 2  # one call per 5 s tick for all 200, not 200 per tick
+    assert reports_calls < 200
+    assert not [r for r in axiom_emulator.requests() if r["status"] == 429]
+    assert len(axiom_emulator.requests("run-data")) == sum(1 for i in range(200) if i % 7)  # output once per success
+
+
+def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator):
+    axiom_emulator.load_scenario(
+        {
+            **SCENARIO,
+            "rate_limit_per_minute": None,
+            "plan": {"concurrency": 99},
+            "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 1, "allow_cloud_concurrency": True}],
+        }
+    )
+    time = EmulatedTime(axiom_emulator)
+    ours = time.hook().trigger_automation("Export leads")
+    axiom_emulator.advance(2)
+    body = {"key": "lifecycle-key", "name": "Busy"}
+    with httpx.Client(base_url=axiom_emulator.base_url) as client:
+        for _ in range(510):  # more newer runs than the widest window (500) holds
+            assert client.post("/trigger", json=body).status_code == 200
+    event = asyncio.run(first_event(trigger_for(ours, time)))
+    assert event["status"] == "success" and event["summary"]["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+def test_a_deadline_is_kept_while_the_limiter_queue_is_long(axiom_emulator, monkeypatch):
+    """Real time here: the key allows 1 call a minute, so the next poll is over a minute away."""
+    conn = json.loads(axiom_emulator.connection_json())
+    conn["extra"] = {"rate_limit_per_minute": 1}
+    axiom_emulator.load_scenario({**SCENARIO, "api_key": "slow-key"})
+    conn["password"] = "slow-key"
+    monkeypatch.setenv("AIRFLOW_CONN_AXIOM_SLOW", json.dumps(conn))
+    hook = AxiomHook("axiom_slow")
+    result = hook.trigger_automation("Long crawl")  # takes the key's only slot this minute
+    trigger = AxiomRunTrigger(
+        automation_name="Long crawl",
+        not_before=result.sent_at.subtract(seconds=2),
+        deadline=pendulum.now("UTC").add(seconds=1),
+        axiom_conn_id="axiom_slow",
+    )
+    event = asyncio.run(asyncio.wait_for(first_event(trigger), timeout=15))  # not a minute later
+    assert event["status"] == "timeout"
+
+
+def test_a_429_burst_from_another_client_is_absorbed(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    ours = time.hook().trigger_automation("Export leads")
+    axiom_emulator.set_faults("run-reports", sequence=[{"status": 429}] * 6 + ["ok"])
+    event = asyncio.run(first_event(trigger_for(ours, time)))
+    assert event["status"] == "success"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_burst_of_transient_answers_right_after_the_trigger_is_tolerated(axiom_emulator, deferrable):
+    """The first look at the run is tolerated like every other (max_retries 2 in the connection)."""
+    conn = json.loads(axiom_emulator.connection_json())
+    conn["extra"] = {"max_retries": 2}
+    import os
+
+    os.environ["AIRFLOW_CONN_AXIOM_DEFAULT"] = json.dumps(conn)
+    axiom_emulator.set_faults("run-reports", sequence=[{"status": 503}, {"status": 429}, "html", {"status": 503}])
+    time = EmulatedTime(axiom_emulator)
+    op = operator(time, automation_name="Export leads", deferrable=deferrable)
+    ctx = {"ti": FakeTI()}
+    if deferrable:
+        trigger = defer(op, ctx)
+        trigger.hook = time.hook()
+        result = op.execute_complete(ctx, asyncio.run(first_event(trigger)))
+    else:
+        result = op.execute(ctx)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert len(runs(axiom_emulator, "Export leads")) == 1
+
+
+def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_crashed(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+
+    def crash_once_it_succeeded(seconds: float) -> None:
+        if runs(axiom_emulator, "Export leads")[0]["status"] == "Success":
+            raise SystemExit("worker lost while reading the output")
+
+    time.as_clock()
+    time.after_sleep = crash_once_it_succeeded
+    with pytest.raises(SystemExit):
+        operator(time, automation_name="Export leads", deferrable=False).execute(
+            {"ti": FakeTI(), "task_state_store": store}
+        )
+    time.after_sleep = None
+    assert "axiom_run" in store.data
+    retry = operator(time, automation_name="Export leads", deferrable=False)
+    result = retry.execute({"ti": FakeTI(), "task_state_store": store})
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert len(axiom_emulator.requests("trigger")) == 1  # no second, billed run
+    assert store.data == {}
+
+
+def test_a_missing_connection_fails_at_once_naming_it(axiom_emulator):
+    op = operator(EmulatedTime(axiom_emulator), automation_name="Export leads", axiom_conn_id="no_such_conn")
+    op.hook = AxiomHook("no_such_conn")
+    with pytest.raises(AxiomConfigError, match="no_such_conn") as exc:
+        op.execute({"ti": FakeTI()})
+    assert isinstance(exc.value, AirflowFailException) and "airflow connections add" in str(exc.value)
+    trigger = AxiomRunTrigger(
+        automation_name="Export leads",
+        not_before=pendulum.now("UTC"),
+        deadline=pendulum.now("UTC").add(hours=1),
+        axiom_conn_id="no_such_conn",
+    )
+    event = asyncio.run(first_event(trigger))
+    with pytest.raises(AxiomConfigError, match="no_such_conn"):
+        op.execute_complete({}, event)
+
+
+def test_an_unreachable_host_names_the_url_it_tried(monkeypatch):
+    conn = {
+        "conn_type": "axiom",
+        "password": "k-unreachable",
+        "host": "http://127.0.0.1:9/api/v3",
+        "extra": {"max_retries": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DOWN", json.dumps(conn))
+    with pytest.raises(AxiomConnectionError) as exc:
+        AxiomHook("axiom_down").list_automations()
+    assert "http://127.0.0.1:9/api/v3" in str(exc.value) and "k-unreachable" not in str(exc.value)
+
+
+def test_log_lines_say_what_happened(axiom_emulator, caplog, capsys):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+    first = operator(time, automation_name="Long crawl", deferrable=True)
+    defer(first, {"ti": FakeTI(), "task_state_store": store})
+    caplog.set_level(logging.INFO)
+    retry = operator(time, automation_name="Long crawl", deferrable=True)
+    defer(retry, {"ti": FakeTI(), "task_state_store": store})
+    text = caplog.text + capsys.readouterr().out  # the task logger may write through structlog
+    assert "re-attached to the run of 'Long crawl'" in text
+    assert "started 'Long crawl'" not in text.split("re-attached")[1]
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
+def test_a_lost_trigger_answer_with_late_registration_never_starts_a_second_run(axiom_emulator, delay):
+    axiom_emulator.load_scenario({**SCENARIO, "registration_delay": delay})
+    for attempt in range(5):
+        axiom_emulator.set_faults("trigger", sequence=[{"lost_response": 502}])
+        time = EmulatedTime(axiom_emulator)
+        result = time.hook().trigger_automation("Scrape product prices")
+        assert result.recovered
+        assert len(runs(axiom_emulator, "Scrape product prices")) == attempt + 1  # one run per trigger
+        axiom_emulator.advance(60)
