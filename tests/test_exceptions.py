@@ -6,6 +6,7 @@ import pickle
 
 import httpx
 import pytest
+
 from airflow_provider_axiom._compat import AirflowException, AirflowFailException
 from airflow_provider_axiom._protocol import (
     NOT_JSON,

@@ -6,6 +6,7 @@ Time is fake: every sleep the hook asks for is recorded and nothing waits.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import httpx
@@ -331,5 +332,5 @@ def test_concurrent_async_callers_share_the_limiter(mock_hook, fake_time):
 
     asyncio.run(main())
     # one limiter for the key: the 8 calls went out 60 / 51 s apart, not together
-    gaps = [(b - a).total_seconds() for a, b in zip(sent_at, sent_at[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_at)]
     assert len(sent_at) == 8 and min(gaps) >= 60 / 51 - 0.01

@@ -14,8 +14,8 @@ import pytest
 
 import airflow_provider_axiom
 from airflow_provider_axiom import get_provider_info
-from airflow_provider_axiom.exceptions import AxiomBadRequestError
 from airflow_provider_axiom._connection import build_base_url
+from airflow_provider_axiom.exceptions import AxiomBadRequestError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 
@@ -121,7 +121,7 @@ def test_connection_extras_uri_and_json(monkeypatch):
 def test_bad_connections_are_explained(monkeypatch, conn, needle):
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))
     with pytest.raises(AxiomBadRequestError, match=needle):
-        AxiomHook().settings
+        _ = AxiomHook().settings
 
 
 async def test_async_connection_lookup(monkeypatch):

@@ -55,7 +55,9 @@ def trigger_for(result: Any, time: EmulatedTime, deadline_minutes: float = 60) -
 
 
 async def first_event(trigger: AxiomRunTrigger) -> dict[str, Any]:
-    return [e.payload async for e in trigger.run()][0]
+    events = [e.payload async for e in trigger.run()]
+    assert len(events) == 1
+    return events[0]
 
 
 @pytest.mark.axiom_scenario(scale_scenario(200))
