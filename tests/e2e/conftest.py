@@ -192,6 +192,7 @@ class AirflowUnderTest:
     # ------------------------------------------------------------------ processes
 
     def command(self, component: str) -> list[str]:
+        component = component.split("-", 1)[0] if component.startswith("triggerer") else component
         args = {
             "scheduler": ["scheduler", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],

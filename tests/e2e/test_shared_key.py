@@ -1,0 +1,106 @@
+"""End to end: two triggerers (Airflow's HA mode) and LocalExecutor workers share one API key.
+
+Every deferred task gets its event; the emulator's count of calls for the key stays well inside
+100 a minute; and killing the triggerer that holds the triggers hands them to the other one,
+with no second run and no stop. Each triggerer polls once per tick for all the runs it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, stop_processes, wait_for
+from tests.e2e.dags.e2e_axiom_ha_dags import DEFERRED, IN_WORKER
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "e2e_axiom_shared_key"
+KEY = "e2e-shared-key"
+SCENARIO: dict[str, Any] = {
+    "api_key": KEY,
+    "speed": 1,
+    "rate_limit_per_minute": 100,
+    "plan": {"concurrency": 20},
+    "automations": [
+        *({"name": f"HA job {i}", "duration": 75, "output": {"out": [[f"job {i}"]]}} for i in range(DEFERRED)),
+        *({"name": f"HA worker job {i}", "duration": 20, "output": {"out": [["w"]]}} for i in range(IN_WORKER)),
+    ],
+}
+
+
+def most_calls_in_a_minute(requests: list[dict[str, Any]]) -> int:
+    times = sorted(r["real_time"] for r in requests)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 60:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowUnderTest, AxiomEmulator]]:
+    if not AIRFLOW_BIN.exists():
+        pytest.skip(f"no airflow executable next to {sys.executable}")
+    with AxiomEmulator(SCENARIO, port=0) as emulator:
+        conn = json.loads(emulator.connection_json())
+        conn["extra"] = {"rate_limit_per_minute": 30}  # each process's share of the key (README)
+        af = AirflowUnderTest(tmp_path_factory.mktemp("airflow-ha-home"), json.dumps(conn))
+        af.env.update(
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
+        )
+        try:
+            af.migrate()
+            for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+                af.start(component)
+            af.wait_until_ready([DAG_ID])
+            yield af, emulator
+        finally:
+            af.stop_all()
+            stop_processes(af.stopped)
+
+
+def test_two_triggerers_and_workers_share_one_key(ha: tuple[AirflowUnderTest, AxiomEmulator]) -> None:
+    af, emulator = ha
+    run_id = af.trigger_dag(DAG_ID)
+
+    def all_deferred() -> bool:
+        states = [af.task_instance(DAG_ID, run_id, f"deferred_{i}") for i in range(DEFERRED)]
+        assert not [s for s in states if s["state"] in ("failed", "upstream_failed")], states
+        return all(s["state"] == "deferred" and s["triggerer_job"] for s in states)
+
+    wait_for("every deferrable task to be deferred", all_deferred, timeout=180, on_timeout=af.diagnostics)
+    # A second triggerer joins (HA); then the first, which holds every trigger, is killed outright.
+    first_triggerer = af.procs.pop("triggerer")
+    af.start("triggerer")
+    wait_for("the second triggerer to start", lambda: (af.home / "triggerer-2.log").stat().st_size > 0, timeout=60)
+    time.sleep(5)
+    os.killpg(first_triggerer.pid, signal.SIGKILL)
+    af.stopped.append(first_triggerer)
+
+    def finished() -> dict[str, Any] | None:
+        run = af.dag_run(DAG_ID, run_id)
+        return run if run["state"] in ("success", "failed") else None
+
+    run = wait_for("the DAG run to finish", finished, timeout=300, on_timeout=af.diagnostics)
+    assert run["state"] == "success", af.diagnostics()
+    for i in range(DEFERRED):
+        assert af.xcom(DAG_ID, run_id, f"deferred_{i}")["data"] == {"out": [[f"job {i}"]]}
+    runs = [r for r in emulator.runs() if not r.get("history")]
+    assert len(runs) == DEFERRED + IN_WORKER  # no second run, whatever moved where
+    assert emulator.requests("stop") == []  # a triggerer's death never stops a run
+    requests = emulator.requests()
+    assert not [r for r in requests if r["status"] == 429]
+    busiest = most_calls_in_a_minute(requests)
+    print(f"\nshared key: {len(requests)} calls, at most {busiest} in any 60 s (budget 100)")
+    assert busiest <= 70  # well within the budget: polling costs one call per tick per triggerer
