@@ -30,7 +30,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._protocol import iso, run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
-from airflow_provider_axiom._runs import RunObservation, RunRef, observe
+from airflow_provider_axiom._runs import RunObservation, RunRef, observe, reaches
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomError,
@@ -243,15 +243,14 @@ class KeyPoller:
                         err,
                     )
             return
-        oldest = min((r.created_at for r in reports), default=None)
-        full = len(reports) >= self.window
         deep: list[Waiter] = []
         for waiter in open_waiters:
             waiter.failures = 0
-            waiter.ref, obs = observe(waiter.ref, reports)
+            complete = reaches(reports, self.window, waiter.ref.anchor)
+            waiter.ref, obs = observe(waiter.ref, reports, complete=complete)
             if obs.terminal or obs.state == "unknown":
                 waiter.finish(obs)
-            elif obs.report is None and full and oldest is not None and oldest > waiter.ref.anchor:
+            elif obs.report is None and not complete:
                 deep.append(waiter)  # its run may lie beyond the reports read
         if deep and self.window < MAX_REPORT_WINDOW:
             self.window = min(MAX_REPORT_WINDOW, self.window * 5)
@@ -404,11 +403,9 @@ def look_once(hook: AxiomHook, ref: RunRef) -> tuple[RunRef, RunObservation]:
     window = REPORT_WINDOW
     while True:
         reports = hook.get_run_reports(window)
-        ref, obs = observe(ref, reports)
-        full = len(reports) >= window
-        if obs.report is not None or not full or window >= MAX_REPORT_WINDOW:
-            return ref, obs
-        if min(r.created_at for r in reports) <= ref.anchor:
+        complete = reaches(reports, window, ref.anchor)
+        ref, obs = observe(ref, reports, complete=complete)
+        if obs.report is not None or complete or window >= MAX_REPORT_WINDOW:
             return ref, obs
         window = min(MAX_REPORT_WINDOW, window * 5)
 

@@ -73,8 +73,14 @@ def _same_second(a: DateTime, b: DateTime) -> bool:
     return abs((a - b).total_seconds()) < 1.0
 
 
-def observe(ref: RunRef, reports: Sequence[RunReport]) -> tuple[RunRef, RunObservation]:
-    """Find ``ref``'s run in ``reports`` (pure). Returns the ref, pinned once found, and what was seen."""
+def observe(ref: RunRef, reports: Sequence[RunReport], *, complete: bool = True) -> tuple[RunRef, RunObservation]:
+    """Find ``ref``'s run in ``reports`` (pure). Returns the ref, pinned once found, and what was seen.
+
+    ``complete`` says whether ``reports`` reach back past ``not_before`` (the window was not full,
+    or its oldest report is older). Only then is the oldest candidate surely the oldest run since
+    ``not_before``: with more newer runs of the same name than the window holds, the oldest one
+    *visible* is somebody else's, so nothing is pinned until a wider read reaches back.
+    """
     mine = [r for r in reports if r.task_name == ref.automation_name]
     if ref.created_at is not None:
         found = next((r for r in mine if _same_second(r.created_at, ref.created_at)), None)
@@ -87,9 +93,14 @@ def observe(ref: RunRef, reports: Sequence[RunReport]) -> tuple[RunRef, RunObser
             return ref, RunObservation("waiting", raw_status="not in run reports")
     else:
         found = oldest_run_since(mine, ref.automation_name, ref.not_before)
-        if found is None:
+        if found is None or not complete:
             return ref, RunObservation("waiting")
         ref = replace(ref, created_at=found.created_at)
     newest = all(r.created_at <= found.created_at or _same_second(r.created_at, found.created_at) for r in mine)
     state = run_state(found.status)
     return ref, RunObservation(state, found, is_newest=newest, raw_status=found.status)
+
+
+def reaches(reports: Sequence[RunReport], window: int, since: DateTime) -> bool:
+    """Whether a read of ``window`` reports holds every run created at or after ``since``."""
+    return len(reports) < window or min(r.created_at for r in reports) < since

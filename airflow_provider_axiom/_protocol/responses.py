@@ -82,8 +82,12 @@ def parse_run_data(body: Any) -> RunData:
     data = body.get("data") or {}
     if not isinstance(data, Mapping):
         raise _unexpected("/run-data", body, "data as an object of writer token -> rows")
-    rows = {str(k): [list(r) for r in v] if isinstance(v, list) else v for k, v in data.items()}
-    return RunData(status=str(body["status"]), data=rows)
+    tables: dict[str, Any] = {}
+    for token, rows in data.items():
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise _unexpected("/run-data", body, f"data[{str(token)!r}] as a list of rows")
+        tables[str(token)] = [list(row) for row in rows]
+    return RunData(status=str(body["status"]), data=tables)
 
 
 def _data(body: Any, endpoint: str, expected: str) -> Mapping[str, Any]:
