@@ -298,6 +298,33 @@ class AxiomEmulator:
         """
         return self._core.runs(name)
 
+    def call_counts(self, api_key: str | None = None, *, since: datetime | None = None) -> dict[str, int]:
+        """Calls per endpoint seen with ``api_key`` (None: the scenario's key), e.g. ``{"run-reports": 12}``.
+
+        Every request to an API endpoint counts: answered, refused (429) or hit by an injected fault.
+        ``/stop`` (no key) counts under the scenario's key. ``since`` (emulated time) drops earlier calls.
+        """
+        return dict(self.call_stats(api_key, since=since)["counts"])
+
+    def max_calls_in_window(
+        self, api_key: str | None = None, *, window: float = 60.0, since: datetime | None = None
+    ) -> int:
+        """The most calls with ``api_key`` in any rolling ``window`` emulated seconds (refused ones too)."""
+        return int(self.call_stats(api_key, since=since, window=window)["max_in_window"])
+
+    def rate_limited_calls(self, api_key: str | None = None, *, since: datetime | None = None) -> int:
+        """How many calls with ``api_key`` were answered 429."""
+        return int(self.call_stats(api_key, since=since)["rate_limited"])
+
+    def call_stats(
+        self, api_key: str | None = None, *, since: datetime | None = None, window: float = 60.0
+    ) -> dict[str, Any]:
+        """All of the above at once (same as ``GET /_emulator/calls``).
+
+        ``{"key", "counts": {endpoint: n}, "total", "rate_limited", "window", "max_in_window"}``.
+        """
+        return self._core.call_stats(api_key, None if since is None else since.timestamp(), window)
+
     def now(self) -> datetime:
         """Current emulated time (timezone-aware UTC)."""
         return to_datetime(self._core.now())
@@ -311,6 +338,13 @@ class AxiomEmulator:
     def set_speed(self, speed: float) -> None:
         """Set how many emulated seconds pass per real second (0 freezes the clock)."""
         self._core.set_speed(speed)
+
+    def set_rate_limit(self, per_minute: int | None, *, counts_refused: bool | None = None) -> None:
+        """Change ``rate_limit_per_minute`` (None lifts it) and, if given, ``rate_limit_counts_refused``.
+
+        The rolling window starts empty. Call counts are kept.
+        """
+        self._core.set_rate_limit(per_minute, counts_refused)
 
     def add_automation(self, name: str, **fields: Any) -> None:
         """Add or replace an automation; ``fields`` as in a scenario's ``automations`` entries."""
