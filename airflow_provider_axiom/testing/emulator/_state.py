@@ -21,7 +21,7 @@ from ._clock import EmulatedClock, iso_full, iso_report
 from ._faults import FaultInjector, FaultPlan, normalise_endpoint
 from ._scenario import Automation, Scenario, parse_automation
 
-# Documented messages (reference §1.3, §1.9, §1.14) and the emulator's own few (marked).
+# Documented messages, and the emulator's own few (marked).
 MSG_QUEUED = (
     "Axiom could not start due to a lack of available resources. "
     "The task has been queued and will retry in five minutes."
@@ -34,7 +34,7 @@ MSG_QUOTA = "Quota exceeded"
 MSG_RATE_LIMIT = "Rate limit exceeded. Try again in a few seconds."
 MSG_RUN_NOT_FOUND = "Run not found"
 MSG_INVALID_JSON = "Request body must be valid JSON."  # emulator wording (docs: "isn't valid JSON" -> 400)
-MSG_MISSING_PID = "Missing pid or pw."  # emulator wording (DH-stop documents no error body)
+MSG_MISSING_PID = "Missing pid or pw."  # emulator wording (the docs give no error body for /stop)
 MSG_QUEUE_FULL = "queue full"  # undocumented: vendor test stub (HTTP 503)
 MSG_BAD_COUNT = "count must be a positive integer."  # emulator wording
 MSG_NOT_FOUND = "Not found"  # emulator wording for unknown paths
