@@ -609,7 +609,9 @@ class EmulatorCore:
         with self._lock:
             key = self.scenario.api_key if api_key is None else api_key
             found = self._calls.get(key)
-            return copy.deepcopy(found) if found is not None else _CallLog()
+            if found is None:
+                return _CallLog()
+            return _CallLog(list(found.times), list(found.endpoint_times), list(found.refused_times))
 
     def call_stats(
         self, api_key: str | None = None, since: float | None = None, window: float = 60.0
