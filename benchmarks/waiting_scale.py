@@ -425,10 +425,11 @@ def _measure(
         seen_at = emu0 + (mono - mono0) * args.speed
         if run["finished_at"] is not None:
             latencies.append(seen_at - _parse(run["finished_at"]))
-        if _event_correct(payload, run, args.same_name):
+        problem = _event_problem(payload, run, args.same_name)
+        if problem is None:
             correct += 1
         else:
-            wrong.append({"run": run["name"], "expected": run["status"], "event": payload.get("status")})
+            wrong.append({"run": run["name"], "problem": problem})
     minutes = max(emu_end - emu0, 1e-9) / 60.0
     return {
         "n": len(started),
@@ -448,17 +449,20 @@ def _measure(
     }
 
 
-def _event_correct(payload: dict[str, Any], run: dict[str, Any], same_name: bool) -> bool:
+def _event_problem(payload: dict[str, Any], run: dict[str, Any], same_name: bool) -> str | None:
+    """None when the event is right for ``run``, else what is wrong with it."""
     if payload.get("status") != run["status"].lower():
-        return False
+        return f"status {payload.get('status')!r}, run {run['status']}"
     summary = payload.get("summary") or {}
     started_at = summary.get("started_at")
     if started_at and run["created_at"] and abs(_parse(started_at) - _parse(run["created_at"])) >= 1.0:
-        return False
+        return f"started_at {started_at}, run started {run['created_at']}"
     if run["status"] != "Success":
-        return True
+        return None
     data = summary.get("data")
-    return data == run["output"] or (same_name and data is None)
+    if data == run["output"] or (same_name and data is None):
+        return None
+    return f"data {str(data)[:60]}, run output {str(run['output'])[:60]}"
 
 
 # --------------------------------------------------------------------------- role: storm worker (child process)
@@ -504,7 +508,7 @@ def _common(args: argparse.Namespace, emu: EmulatorProcess, n: int, same: bool, 
     ]  # fmt: skip
 
 
-def run_case(args: argparse.Namespace, n: int, same: bool) -> dict[str, Any]:
+def run_case(args: argparse.Namespace, n: int, same: bool, ready: threading.Event | None = None) -> dict[str, Any]:
     scenario = waiting_scenario(n, args.low, args.high, same)
     label = f"{'one name' if same else 'N names'}, N={n}"
     print(f"-- {label}: setting up", flush=True)
@@ -519,6 +523,8 @@ def run_case(args: argparse.Namespace, n: int, same: bool) -> dict[str, Any]:
             setup = _run_child(["--role", "setup", *_common(args, target, n, same, out.name)], timeout=900)
             Path(out.name).write_text(json.dumps(setup))
             files.append(out.name)
+        if ready is not None:
+            ready.set()
         print(f"-- {label}: waiting (up to {_phase_cap(args) / args.speed:.0f} s)", flush=True)
         budget = _phase_cap(args) / args.speed + 300
         procs: dict[str, Any] = {}
@@ -681,7 +687,9 @@ def goals(cases: list[dict[str, Any]], storms: list[dict[str, Any]]) -> list[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200, 1000], help="N waiting runs per case")
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[10, 50, 200, 1000], help="N waiting runs per case (none: skip)"
+    )
     parser.add_argument("--same-name", type=int, default=50, help="runs of one automation name (0: skip)")
     parser.add_argument("--durations", type=float, nargs=2, default=[30.0, 300.0], metavar=("LOW", "HIGH"))
     parser.add_argument(
@@ -733,12 +741,23 @@ def main(argv: list[str] | None = None) -> int:
         all_storms()
     else:  # every case has its own emulator, key and processes: they run side by side
         results: list[dict[str, Any]] = [{} for _ in plan]
+        ready = [threading.Event() for _ in plan]
 
         def case(i: int) -> None:
-            results[i] = run_case(args, *plan[i])
+            try:
+                results[i] = run_case(args, *plan[i], ready=ready[i])
+            finally:
+                ready[i].set()
+
+        def storms_after_setup() -> None:
+            # The storm starts once every case is set up: the waiting phases are light (the naive
+            # pollers run at a lower priority), the setups are not.
+            for event in ready:
+                event.wait(timeout=1800)
+            all_storms()
 
         threads = [threading.Thread(target=case, args=(i,)) for i in range(len(plan))]
-        threads.append(threading.Thread(target=all_storms))
+        threads.append(threading.Thread(target=storms_after_setup))
         for thread in threads:
             thread.start()
         for thread in threads:
