@@ -1,4 +1,8 @@
-"""pytest plugin (entry point ``axiom_emulator``): the ``axiom_emulator`` fixture and its marker.
+"""pytest plugin of the axiom.ai API emulator: the ``axiom_emulator`` fixture and its marker.
+
+It is opt-in: installing the package does not load it. Enable it with ``pytest -p
+airflow_provider_axiom.testing.pytest_plugin`` (also in ``addopts``), or with
+``pytest_plugins = ["airflow_provider_axiom.testing.pytest_plugin"]`` in the root ``conftest.py``.
 
 Usage::
 

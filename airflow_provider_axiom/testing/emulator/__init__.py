@@ -1,9 +1,12 @@
 """A faithful, stateful local stand-in for the axiom.ai REST API v3.
 
-The emulator answers ``POST /api/v3/<endpoint>`` with the response shapes, messages and HTTP status
-codes of the axiom.ai docs, keeps runs, a per-account queue, a runtime quota and a rolling rate limit,
-and can inject network faults. It needs only the standard library (PyYAML for YAML scenarios, imported
-lazily) and never imports Airflow.
+The emulator answers ``POST /api/v3/<endpoint>`` (``trigger``, ``run-data``, ``run-reports``,
+``list-automations``, ``remaining-runtime``, ``stop``) with the documented response shapes, messages
+and HTTP status codes. It keeps runs, a per-account queue, a runtime quota and a rolling rate limit,
+can inject network faults, and runs on its own clock (emulated time = start + real elapsed x ``speed``
++ ``advance()``). Where the axiom.ai docs disagree it follows one reading and offers the other as a
+scenario switch. It needs only the standard library (PyYAML for YAML scenarios, imported lazily) and
+never imports Airflow.
 
 Start it in one of three ways::
 
@@ -12,137 +15,10 @@ Start it in one of three ways::
     with AxiomEmulator(scenario={"automations": [{"name": "Scrape"}]}) as emu:
         os.environ["AIRFLOW_CONN_AXIOM_DEFAULT"] = emu.connection_json()
 
-    def test_x(axiom_emulator): ...                      # pytest fixture (pytest plugin of this package)
+    def test_x(axiom_emulator): ...   # opt-in pytest plugin: -p airflow_provider_axiom.testing.pytest_plugin
 
-Endpoints (all ``POST``, JSON body; every response has a ``Date`` header in emulated time)
-------------------------------------------------------------------------------------------
-``/trigger {key, name, data?}``
-    started: ``{"OPEN LINK IN BROWSER": "<viewer url>"}`` (no ``status``); no free slot:
-    ``{"status": "queued", "message": "Axiom could not start due to a lack of available resources. The
-    task has been queued and will retry in five minutes."}``. ``data`` may be 2-D rows or 3-D tables;
-    cells are strings, numbers or booleans (``null`` cells are rejected).
-``/run-data {key, name}``
-    latest run of the name (by trigger order; a queued run counts and reports ``Running``):
-    ``{"status": "Running"|"Success"|"Failure", "data": {token: rows}}``; ``data`` is ``{}`` while
-    running and for failed runs. Unknown name: 404 ``Task not found, ...``. **Choice:** a known name
-    that never ran answers 404 ``{"status": "error", "message": "Run not found"}``.
-``/run-reports {key, count?=5}``
-    ``{"status": "success", "data": {"reports": [{task_name, status, description, created_at,
-    updated_at}]}}``, newest first by ``created_at`` (= when the run started executing), timestamps
-    ``2025-04-10T15:14:51.000000Z`` (whole seconds, microseconds always ``000000``). A ``count`` that is
-    not a positive integer answers 400 ``count must be a positive integer.`` (emulator wording).
-``/list-automations {key}``
-    ``{"status": "success", "data": {"names": [...]}}`` (scenario order).
-``/remaining-runtime {key}``
-    ``{"status": "success", "data": {"used", "allowance", "remaining"}}`` in minutes, rounded to 2
-    decimals; ``remaining = allowance - used`` (not clamped).
-``/stop {pid, pw}`` (no key)
-    stops the run whose viewer URL carried ``pid`` and ``pw`` (compared as exact strings: ``"02"``, not
-    ``2``); it becomes ``Failure`` with description "...Run stopped by user.". Stopping a finished run
-    is a no-op success. Answer ``{"stopped": "<pid>"}``. Missing pid/pw: 400 ``Missing pid or pw.``;
-    unknown pair: 404 ``Run not found``.
-Errors
-    ``{"status": "error", "message": ...}``: 401 ``Invalid key``; 401 ``Unable to authenticate, you must
-    send an API key.`` (missing key); 403 ``Quota exceeded`` (``/trigger`` once remaining <= 0); 404
-    ``Task not found, please check the name and try again.``; 400 ``Missing task name, you must send the
-    name of the task that you wish to trigger.``; 400 ``Data must be sent as an array of arrays.``; 429
-    ``Rate limit exceeded. Try again in a few seconds.``; 400 ``Request body must be valid JSON.``;
-    unknown path or non-POST on ``/api/v3``: 404 ``Not found``. Check order: JSON, key, rate limit,
-    then the endpoint's own checks (name, unknown task, data, quota, queue cap). A request whose
-    ``Content-Type`` is not JSON is read as an empty body (as an Express JSON body parser does), so it
-    gets the missing-key 401.
-
-Viewer URL: ``https://vnc.axiom.ai/vnc_lite.html?host=dev-c-00NN-v4-proxy.axiom.ai&port=443&
-autoconnect=true&password=<pw>&taskId=<int>``; ``NN`` is the two-digit pid (unique among unfinished
-runs), ``pw`` is random per run, ``taskId`` is the automation's id (stable per automation; the docs do
-not say what it is). A queued run gets pid/pw when it starts.
-
-Behaviour
----------
-* Runs go queued -> running -> Success | Failure (a stopped run is a Failure). A run snapshots its
-  automation (duration, outcome, output) when it starts ("only the latest saved version runs").
-* Queue: at most ``plan.concurrency`` runs execute at once; a second run of an automation that is
-  running waits unless ``allow_cloud_concurrency``. A queued run retries every
-  ``plan.queue_retry_seconds`` (300) emulated seconds *from when it was queued* and starts on the first
-  retry tick at which a slot is free -- not the moment a slot frees (OLD-queue). Strict trigger order
-  (DH-queue): a run does not start (or a new trigger is queued) while an earlier-triggered run that
-  could use the slot is still waiting for its tick. Queued runs never time out.
-* Runtime: every executing emulated second costs 1/60 minute, including failed and stopped runs
-  (DH-stop); a queued run stopped before it starts costs nothing. Runs keep going when the quota hits 0.
-* Rate limit: ``rate_limit_per_minute`` (100) accepted calls per rolling 60 *real* seconds for the key,
-  across all endpoints (``/stop`` counts under the account's key). 429s, calls with a missing/invalid
-  key or invalid JSON, and injected faults that stop a request before processing do not count.
-* Clock: emulated time = start + real elapsed x ``speed`` + manual ``advance()``. Every time the client
-  sees is emulated. ``speed: 0`` freezes the clock (deterministic tests). Transitions are computed
-  lazily, in time order, whenever the emulator is called.
-
-Where the docs contradict each other (reference §2) -- default first, switch second
------------------------------------------------------------------------------------
-* ``data`` shape: 2-D rows and 3-D tables are both accepted; ``echo_input`` uses the first table of a
-  3-D payload. Cells are coerced to strings in echoed output (DH-payload: "coerced ... on the server").
-* Run id: none by default (DH-trigger, DH-responses, vendor client); ``run_id_mode: true`` adds
-  ``"run_id"`` to the started and queued ``/trigger`` answers, lets ``/run-data`` and ``/stop`` take
-  ``{key, run_id}`` / ``{run_id}`` and answers 404 ``Run not found`` for unknown ids.
-* Concurrency limit: a distinct queued answer (DH-trigger, OLD-queue), not DH-queue's "always returns
-  a run_id" (use ``run_id_mode`` for that); retries on 5-minute ticks, not "as soon as a slot frees up".
-* Queue cap: none by default (the Developer Hub does not mention OLD-queue's 10 per automation);
-  ``plan.queue_limit_per_automation: N`` answers a trigger over it with HTTP 503 ``{"status": "error",
-  "message": "queue full"}`` -- undocumented, taken from vendor test stubs.
-* ``/run-data`` statuses: ``Running``/``Success``/``Failure`` (all docs); ``status_vocabulary:
-  "finished"`` answers ``Finished`` for both terminal outcomes (the vendor client's vocabulary).
-  ``/run-reports`` always uses the documented three.
-* A queued run reports ``Running`` in ``/run-data`` (DH-rundata) rather than being invisible (DH-queue).
-* Auth: wrong key -> 401 ``Invalid key`` (DH-errors; ``invalid_key_message`` can be set to the
-  troubleshooting page's ``Unable to authenticate, please check your API key and try again.``); missing
-  key -> ``Unable to authenticate, you must send an API key.`` with 401 (DH-errors;
-  ``missing_key_status: 403`` gives the vendor v4 contract's code).
-* Error HTTP codes: the DH-errors codes; ``errors_with_http_200: true`` sends the same error bodies with
-  HTTP 200 (an open question). Unknown paths stay 404; injected faults keep their status.
-* ``/stop`` answer: ``{"stopped": "<pid>"}`` (OLD-stop); DH-stop documents no body. POST with JSON
-  (DH-stop), not OLD-stop's query string.
-* Viewer host: ``dev-c-00NN-v4-proxy.axiom.ai`` (DH-stop); ``viewer_host_style: "old"`` gives
-  ``c-00NN-v4-proxy.axiom.ai`` (OLD-stop).
-* ``/run-reports``: queued runs are absent until they start (reports carry ``created_at`` = start);
-  ``report_queued_runs: true`` lists them as ``Running`` with ``created_at`` = trigger time (kept after
-  they start), including queued runs stopped before starting.
-* ``/remaining-runtime``: an object (DH-runtime), not OLD-responses' bracketed list.
-
-Scenario keys (dict, JSON or YAML; unknown keys are errors; defaults in brackets)
--------------------------------------------------------------------------------
-* ``api_key`` ["test-key"], ``speed`` [1.0], ``start_time`` [real now; ISO 8601 or epoch seconds],
-  ``seed`` [0; RNG of probability faults], ``cloud_version`` ["4.6.0"].
-* ``plan``: ``concurrency`` [1, max 99], ``allowance_minutes`` [15000], ``used_minutes`` [0],
-  ``queue_retry_seconds`` [300], ``queue_limit_per_automation`` [null].
-* ``rate_limit_per_minute`` [100; null disables], ``keep_alive_timeout`` [null; real idle seconds after
-  which the server closes a keep-alive connection, as Node's 5 s default would],
-  ``registration_delay`` [0; emulated seconds after a trigger before the new run shows in
-  ``/run-data`` and ``/run-reports``, so that ``/run-data`` still answers for the previous run].
-* Switches: ``run_id_mode`` [false], ``errors_with_http_200`` [false], ``report_queued_runs`` [false],
-  ``viewer_host_style`` ["dh" | "old"], ``status_vocabulary`` ["documented" | "finished"],
-  ``invalid_key_message`` ["Invalid key"], ``missing_key_status`` [401 | 403].
-* ``automations``: list of ``{name (required), duration [5 s], outcome ["Success" | "Failure"],
-  output [{}; token -> rows], failure_message, allow_cloud_concurrency [false], echo_input [false],
-  task_id}``.
-* ``history``: finished runs that exist before any trigger, ``{name, status ("Success" | "Failure"),
-  minutes_ago, output, duration, failure_message}``.
-* ``faults``: ``{endpoint | "*": {"sequence": [...]} | {"probability": p, "fault": ...}}``.
-
-Faults
-------
-A fault is ``"ok"``, ``"reset"`` (TCP RST before processing), ``"html"`` (502 HTML gateway page,
-before processing), ``"truncated"`` (processed; HTTP 200 with half the JSON), ``"lost_response"``
-(processed, then RST), ``{"status": 500, "retry_after": 2, "message": ...}`` (before processing),
-``{"latency": 1.5}`` (real delay, combinable with any other key), or ``{"lost_response": "reset" | 502 |
-"hang", "seconds": 30}``. An endpoint's own plan wins while it is active (sequence not used up, or a
-probability plan); otherwise the ``"*"`` plan applies.
-
-Inspection and admin routes (no key)
-------------------------------------
-``GET /_emulator/health``, ``GET /_emulator/requests[?endpoint=]``, ``GET /_emulator/runs[?name=]``,
-``POST /_emulator/scenario`` (load and reset), ``POST /_emulator/reset``, ``POST /_emulator/clock``
-``{"advance": s}`` / ``{"speed": x}``, ``POST /_emulator/faults`` ``{"endpoint", "sequence"}`` or
-``{"endpoint", "probability", "fault"}`` (neither clears), ``POST /_emulator/automations`` (add or
-replace one automation).
+The guide, with every endpoint, behaviour, scenario key, switch, fault and admin route, is
+``docs/emulator.md`` in the source repository.
 """
 
 from __future__ import annotations
@@ -298,6 +174,33 @@ class AxiomEmulator:
         """
         return self._core.runs(name)
 
+    def call_counts(self, api_key: str | None = None, *, since: datetime | None = None) -> dict[str, int]:
+        """Calls per endpoint seen with ``api_key`` (None: the scenario's key), e.g. ``{"run-reports": 12}``.
+
+        Every request to an API endpoint counts: answered, refused (429) or hit by an injected fault.
+        ``/stop`` (no key) counts under the scenario's key. ``since`` (emulated time) drops earlier calls.
+        """
+        return dict(self.call_stats(api_key, since=since)["counts"])
+
+    def max_calls_in_window(
+        self, api_key: str | None = None, *, window: float = 60.0, since: datetime | None = None
+    ) -> int:
+        """The most calls with ``api_key`` in any rolling ``window`` emulated seconds (refused ones too)."""
+        return int(self.call_stats(api_key, since=since, window=window)["max_in_window"])
+
+    def rate_limited_calls(self, api_key: str | None = None, *, since: datetime | None = None) -> int:
+        """How many calls with ``api_key`` were answered 429."""
+        return int(self.call_stats(api_key, since=since)["rate_limited"])
+
+    def call_stats(
+        self, api_key: str | None = None, *, since: datetime | None = None, window: float = 60.0
+    ) -> dict[str, Any]:
+        """All of the above at once (same as ``GET /_emulator/calls``).
+
+        ``{"key", "counts": {endpoint: n}, "total", "rate_limited", "window", "max_in_window"}``.
+        """
+        return self._core.call_stats(api_key, None if since is None else since.timestamp(), window)
+
     def now(self) -> datetime:
         """Current emulated time (timezone-aware UTC)."""
         return to_datetime(self._core.now())
@@ -311,6 +214,13 @@ class AxiomEmulator:
     def set_speed(self, speed: float) -> None:
         """Set how many emulated seconds pass per real second (0 freezes the clock)."""
         self._core.set_speed(speed)
+
+    def set_rate_limit(self, per_minute: int | None, *, counts_refused: bool | None = None) -> None:
+        """Change ``rate_limit_per_minute`` (None lifts it) and, if given, ``rate_limit_counts_refused``.
+
+        The rolling window starts empty. Call counts are kept.
+        """
+        self._core.set_rate_limit(per_minute, counts_refused)
 
     def add_automation(self, name: str, **fields: Any) -> None:
         """Add or replace an automation; ``fields`` as in a scenario's ``automations`` entries."""

@@ -14,6 +14,8 @@ from ._clock import parse_iso
 from ._faults import FaultPlan, FaultSpecError, normalise_endpoint, parse_plan_mapping
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+#: Highest ``plan.concurrency``. Above 99 (more than any plan) is for load tests; pids then get 3-4 digits.
+MAX_CONCURRENCY = 9999
 DEFAULT_FAILURE_MESSAGE = "Error: the automation stopped with an error."
 
 ScenarioSource = Union["Scenario", Mapping[str, Any], str, "os.PathLike[str]", None]
@@ -95,6 +97,10 @@ class Scenario:
     seed: int | None = 0
     plan: Plan = field(default_factory=Plan)
     rate_limit_per_minute: int | None = 100
+    #: Strict reading of the limit: refused (429) calls count against the window too.
+    rate_limit_counts_refused: bool = False
+    #: Which clock the rolling minute is counted on: "real" seconds or "emulated" seconds.
+    rate_limit_clock: str = "real"
     run_id_mode: bool = False
     errors_with_http_200: bool = False
     report_queued_runs: bool = False
@@ -120,6 +126,8 @@ _TOP_KEYS = {
     "seed",
     "plan",
     "rate_limit_per_minute",
+    "rate_limit_counts_refused",
+    "rate_limit_clock",
     "run_id_mode",
     "errors_with_http_200",
     "report_queued_runs",
@@ -271,7 +279,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
             raise _fail("plan", f"must be a mapping, got {plan!r}")
         _check_keys(plan, _PLAN_KEYS, "plan.")
         if "concurrency" in plan:
-            sc.plan.concurrency = _int(plan["concurrency"], "plan.concurrency", minimum=1, maximum=99)
+            sc.plan.concurrency = _int(plan["concurrency"], "plan.concurrency", minimum=1, maximum=MAX_CONCURRENCY)
         if "allowance_minutes" in plan:
             sc.plan.allowance_minutes = _num(plan["allowance_minutes"], "plan.allowance_minutes")
         if "used_minutes" in plan:
@@ -285,7 +293,9 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
     if "rate_limit_per_minute" in data:
         limit = data["rate_limit_per_minute"]
         sc.rate_limit_per_minute = None if limit is None else _int(limit, "rate_limit_per_minute", minimum=1)
-    for flag in ("run_id_mode", "errors_with_http_200", "report_queued_runs"):
+    if "rate_limit_clock" in data:
+        sc.rate_limit_clock = _choice(data["rate_limit_clock"], "rate_limit_clock", ("real", "emulated"))
+    for flag in ("run_id_mode", "errors_with_http_200", "report_queued_runs", "rate_limit_counts_refused"):
         if flag in data:
             setattr(sc, flag, _bool(data[flag], flag))
     if "viewer_host_style" in data:

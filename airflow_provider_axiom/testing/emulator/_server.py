@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ._clock import http_date, iso_full
+from ._clock import http_date, iso_full, parse_iso
 from ._faults import Fault, FaultSpecError, parse_plan
 from ._scenario import ScenarioError, parse_scenario
 from ._state import (
@@ -31,6 +31,9 @@ from ._state import (
 API_PREFIX = "/api/v3/"
 ADMIN_PREFIX = "/_emulator/"
 MAX_BODY = 32 * 1024 * 1024
+ADMIN_ROUTES = frozenset(
+    ("health", "requests", "runs", "calls", "scenario", "reset", "clock", "rate-limit", "faults", "automations")
+)
 
 GATEWAY_HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -349,6 +352,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, core.requests(first.get("endpoint")))
             elif method == "GET" and route == "runs":
                 self._send_json(200, core.runs(first.get("name")))
+            elif method == "GET" and route == "calls":
+                since = parse_iso(first["since"]) if first.get("since") else None
+                window = float(first.get("window", 60.0))
+                self._send_json(200, core.call_stats(first.get("key"), since, window))
+            elif method == "POST" and route == "rate-limit":
+                self._rate_limit(core, body)
             elif method == "POST" and route == "scenario":
                 core.load(parse_scenario(body, "<posted>"))
                 self._send_json(200, {"status": "ok"})
@@ -365,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 fields = dict(body)
                 core.add_automation(fields.pop("name"), **fields)
                 self._send_json(200, {"status": "ok"})
-            elif route in ("health", "requests", "runs", "scenario", "reset", "clock", "faults", "automations"):
+            elif route in ADMIN_ROUTES:
                 self._send_json(405, {"status": "error", "message": f"Method {method} not allowed here"})
             else:
                 self._send_json(404, {"status": "error", "message": MSG_NOT_FOUND})
@@ -380,6 +389,20 @@ class _Handler(BaseHTTPRequestHandler):
         if "advance" in body:
             core.advance(body["advance"])
         self._send_json(200, {"status": "ok", "now": iso_full(core.now()), "speed": core.clock.speed})
+
+    def _rate_limit(self, core: EmulatorCore, body: Any) -> None:
+        if not isinstance(body, dict) or not body or not set(body) <= {"per_minute", "counts_refused"}:
+            raise ValueError('body must be {"per_minute": n | null} and/or {"counts_refused": true | false}')
+        per_minute = body.get("per_minute", core.scenario.rate_limit_per_minute)
+        counts_refused = body.get("counts_refused")
+        if counts_refused is not None and not isinstance(counts_refused, bool):
+            raise ValueError(f"counts_refused must be true or false, got {counts_refused!r}")
+        core.set_rate_limit(per_minute, counts_refused)
+        sc = core.scenario
+        self._send_json(
+            200,
+            {"status": "ok", "per_minute": sc.rate_limit_per_minute, "counts_refused": sc.rate_limit_counts_refused},
+        )
 
     def _faults(self, core: EmulatorCore, body: Any) -> None:
         if not isinstance(body, dict) or not set(body) <= {"endpoint", "sequence", "probability", "fault"}:

@@ -21,7 +21,7 @@ from ._clock import EmulatedClock, iso_full, iso_report
 from ._faults import FaultInjector, FaultPlan, normalise_endpoint
 from ._scenario import Automation, Scenario, parse_automation
 
-# Documented messages (reference §1.3, §1.9, §1.14) and the emulator's own few (marked).
+# Documented messages, and the emulator's own few (marked).
 MSG_QUEUED = (
     "Axiom could not start due to a lack of available resources. "
     "The task has been queued and will retry in five minutes."
@@ -34,7 +34,7 @@ MSG_QUOTA = "Quota exceeded"
 MSG_RATE_LIMIT = "Rate limit exceeded. Try again in a few seconds."
 MSG_RUN_NOT_FOUND = "Run not found"
 MSG_INVALID_JSON = "Request body must be valid JSON."  # emulator wording (docs: "isn't valid JSON" -> 400)
-MSG_MISSING_PID = "Missing pid or pw."  # emulator wording (DH-stop documents no error body)
+MSG_MISSING_PID = "Missing pid or pw."  # emulator wording (the docs give no error body for /stop)
 MSG_QUEUE_FULL = "queue full"  # undocumented: vendor test stub (HTTP 503)
 MSG_BAD_COUNT = "count must be a positive integer."  # emulator wording
 MSG_NOT_FOUND = "Not found"  # emulator wording for unknown paths
@@ -170,6 +170,7 @@ class EmulatorCore:
         self._billed_seconds = 0.0
         self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._rate_window: deque[float] = deque()
+        self._calls: dict[str, _CallLog] = {}
         self.faults = FaultInjector(sc.faults, seed=sc.seed)
         self._add_history(self.clock.now())
 
@@ -236,14 +237,16 @@ class EmulatorCore:
         return run
 
     def _allocate_pid(self) -> str:
+        # Two digits (01-99) as the docs show; a load-test plan above 99 slots widens the range.
+        space = max(99, self.scenario.plan.concurrency)
         used = {r.pid for r in self._running}
-        for step in range(1, 100):
-            candidate = (self._pid_cursor + step - 1) % 99 + 1
+        for step in range(1, space + 1):
+            candidate = (self._pid_cursor + step - 1) % space + 1
             pid = f"{candidate:02d}"
             if pid not in used:
                 self._pid_cursor = candidate
                 return pid
-        raise RuntimeError("no free pid (more than 99 unfinished runs)")  # pragma: no cover
+        raise RuntimeError(f"no free pid (more than {space} unfinished runs)")  # pragma: no cover
 
     def _viewer_url(self, pid: str, pw: str, task_id: int) -> str:
         prefix = "dev-" if self.scenario.viewer_host_style == "dh" else ""
@@ -367,17 +370,35 @@ class EmulatorCore:
     # ------------------------------------------------------------------ HTTP-facing API
 
     def check_rate_limit(self) -> None:
-        """Count one call against the key's rolling 60 real-second window, or raise 429."""
-        limit = self.scenario.rate_limit_per_minute
+        """Count one call against the key's rolling 60-second window, or raise 429.
+
+        The window runs on real seconds, or on emulated ones with ``rate_limit_clock: emulated``.
+        A refused call is counted too when ``rate_limit_counts_refused`` is on (the strict reading).
+        """
+        sc = self.scenario
+        limit = sc.rate_limit_per_minute
         if limit is None:
             return
-        real = self.real_clock()
+        stamp = self.clock.now() if sc.rate_limit_clock == "emulated" else self.real_clock()
         window = self._rate_window
-        while window and window[0] <= real - 60.0:
+        while window and window[0] <= stamp - 60.0:
             window.popleft()
         if len(window) >= limit:
+            if sc.rate_limit_counts_refused:
+                window.append(stamp)
             raise ApiError(429, MSG_RATE_LIMIT)
-        window.append(real)
+        window.append(stamp)
+
+    def set_rate_limit(self, per_minute: int | None, counts_refused: bool | None = None) -> None:
+        """Change the limit (None lifts it) and optionally the strict switch; the window is emptied."""
+        valid = per_minute is None or (isinstance(per_minute, int) and not isinstance(per_minute, bool))
+        if not valid or (per_minute is not None and per_minute < 1):
+            raise ValueError(f"per_minute must be an integer >= 1 or None, got {per_minute!r}")
+        with self._lock:
+            self.scenario.rate_limit_per_minute = per_minute
+            if counts_refused is not None:
+                self.scenario.rate_limit_counts_refused = counts_refused
+            self._rate_window.clear()
 
     def handle_api(self, endpoint: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Answer one ``POST /api/v3/<endpoint>``; ``body`` is a dict or :data:`INVALID_JSON`."""
@@ -550,9 +571,10 @@ class EmulatorCore:
     def record_request(
         self, endpoint: str, method: str, status: int | str, fault: str | None, body: Any, at: float | None
     ) -> None:
-        """Append one entry to the request log."""
+        """Append one entry to the request log and count the call under its key."""
         with self._lock:
             when = self.clock.now() if at is None else at
+            self._count_call(endpoint, status, body, self.clock.now())
             self._requests.append(
                 {
                     "endpoint": endpoint,
@@ -569,6 +591,48 @@ class EmulatorCore:
         with self._lock:
             wanted = None if endpoint is None else normalise_endpoint(endpoint)
             return [dict(r) for r in self._requests if wanted is None or r["endpoint"] == wanted]
+
+    # ------------------------------------------------------------------ call counts
+
+    def _count_call(self, endpoint: str, status: int | str, body: Any, when: float) -> None:
+        key = body.get("key") if isinstance(body, dict) else None
+        if endpoint == "stop" and not key:
+            key = self.scenario.api_key  # /stop carries no key: it counts under the account's
+        log = self._calls.setdefault(key if isinstance(key, str) else "", _CallLog())
+        log.times.append(when)
+        log.endpoint_times.append(endpoint)
+        if status == 429:
+            log.refused_times.append(when)
+
+    def call_log(self, api_key: str | None) -> _CallLog:
+        """The calls seen with ``api_key`` (None: the account's key); a copy."""
+        with self._lock:
+            key = self.scenario.api_key if api_key is None else api_key
+            found = self._calls.get(key)
+            if found is None:
+                return _CallLog()
+            return _CallLog(list(found.times), list(found.endpoint_times), list(found.refused_times))
+
+    def call_stats(
+        self, api_key: str | None = None, since: float | None = None, window: float = 60.0
+    ) -> dict[str, Any]:
+        """Per-endpoint counts, total, 429s and the most calls in any rolling ``window`` (emulated seconds)."""
+        log = self.call_log(api_key)
+        start = -math.inf if since is None else since
+        counts: dict[str, int] = {}
+        times: list[float] = []
+        for when, endpoint in zip(log.times, log.endpoint_times, strict=True):
+            if when >= start:
+                counts[endpoint] = counts.get(endpoint, 0) + 1
+                times.append(when)
+        return {
+            "key": self.scenario.api_key if api_key is None else api_key,
+            "counts": counts,
+            "total": len(times),
+            "rate_limited": sum(1 for t in log.refused_times if t >= start),
+            "window": window,
+            "max_in_window": max_in_window(times, window),
+        }
 
     def runs(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -611,6 +675,26 @@ class EmulatorCore:
                 },
                 "faults": self.faults.snapshot(),
             }
+
+
+@dataclass
+class _CallLog:
+    """Every API call seen with one key: emulated times (arrival order), their endpoints, 429 times."""
+
+    times: list[float] = field(default_factory=list)
+    endpoint_times: list[str] = field(default_factory=list)
+    refused_times: list[float] = field(default_factory=list)
+
+
+def max_in_window(times: list[float], window: float = 60.0) -> int:
+    """The most ``times`` inside any half-open interval ``[t, t + window)``."""
+    ordered = sorted(times)
+    best = low = 0
+    for high, t in enumerate(ordered):
+        while ordered[low] <= t - window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
 
 
 def _num(value: float) -> float | int:
