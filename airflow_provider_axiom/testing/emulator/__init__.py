@@ -116,7 +116,8 @@ Scenario keys (dict, JSON or YAML; unknown keys are errors; defaults in brackets
 * ``rate_limit_per_minute`` [100; null disables], ``keep_alive_timeout`` [null; real idle seconds after
   which the server closes a keep-alive connection, as Node's 5 s default would],
   ``registration_delay`` [0; emulated seconds after a trigger before the new run shows in
-  ``/run-data`` and ``/run-reports``, so that ``/run-data`` still answers for the previous run].
+  ``/run-data`` and ``/run-reports``, so that ``/run-data`` still answers for the previous run; a
+  ``[min, max]`` pair draws each run's delay from that range, seeded by ``seed``].
 * Switches: ``run_id_mode`` [false], ``errors_with_http_200`` [false], ``report_queued_runs`` [false],
   ``viewer_host_style`` ["dh" | "old"], ``status_vocabulary`` ["documented" | "finished"],
   ``invalid_key_message`` ["Invalid key"], ``missing_key_status`` [401 | 403].
