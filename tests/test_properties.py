@@ -134,17 +134,8 @@ other_bodies = st.one_of(
     api_shaped.map(lambda v: json.dumps(v).encode()[: max(1, len(json.dumps(v)) // 2)]),  # truncated
     st.just(b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
 )
-statuses = st.sampled_from(
-    [200, 200, 200, 200, 200, 200, 200, 200, 201, 204, 301, 400, 401, 402, 403, 404, 408, 410, 429, 500, 502, 503]
-) | (st.integers(min_value=100, max_value=599))
-header_sets = st.fixed_dictionaries(
-    {},
-    optional={
-        "Retry-After": st.sampled_from(["1", "0", "-5", "1e9", "soon", "Wed, 25 Nov 2026 12:00:05 GMT"]),
-        "Date": st.sampled_from(["Wed, 25 Nov 2026 12:00:01 GMT", "not a date", ""]),
-        "Content-Type": st.sampled_from(["application/json", "text/html", "application/problem+json"]),
-    },
-)
+COMMON_STATUSES = [200] * 8 + [201, 204, 301, 400, 401, 402, 403, 404, 408, 410, 429, 500, 502, 503]
+statuses = st.sampled_from(COMMON_STATUSES) | st.integers(min_value=100, max_value=599)
 
 
 def answers(endpoint: str) -> st.SearchStrategy[tuple[int, bytes, dict[str, str]]]:
@@ -318,11 +309,11 @@ def _expected_cell(value: Any, sent: Any) -> bool:
 def _check_sent(data: Any, sent: Any) -> None:
     assert _is_seq(sent) and len(sent) == len(data)
     is_3d = all(_is_seq(item) and len(item) > 0 and all(_is_seq(r) for r in item) for item in data)
-    for table, sent_table in zip(data if is_3d else [data], sent if is_3d else [sent]):
+    for table, sent_table in zip(data if is_3d else [data], sent if is_3d else [sent], strict=True):
         assert len(sent_table) == len(table)
-        for row, sent_row in zip(table, sent_table):
+        for row, sent_row in zip(table, sent_table, strict=True):
             assert len(sent_row) == len(row)
-            for value, cell in zip(row, sent_row):
+            for value, cell in zip(row, sent_row, strict=True):
                 assert _expected_cell(value, cell), (value, cell)
 
 
