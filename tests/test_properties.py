@@ -136,6 +136,14 @@ other_bodies = st.one_of(
 )
 COMMON_STATUSES = [200] * 8 + [201, 204, 301, 400, 401, 402, 403, 404, 408, 410, 429, 500, 502, 503]
 statuses = st.sampled_from(COMMON_STATUSES) | st.integers(min_value=100, max_value=599)
+header_sets = st.fixed_dictionaries(
+    {},
+    optional={
+        "Retry-After": st.sampled_from(["1", "0", "-5", "1e9", "soon", "Wed, 25 Nov 2026 12:00:05 GMT"]),
+        "Date": st.sampled_from(["Wed, 25 Nov 2026 12:00:01 GMT", "not a date", ""]),
+        "Content-Type": st.sampled_from(["application/json", "text/html", "application/problem+json"]),
+    },
+)
 
 
 def answers(endpoint: str) -> st.SearchStrategy[tuple[int, bytes, dict[str, str]]]:
