@@ -45,6 +45,7 @@ def _dag(dag_id: str, automation_name: str, deferrable: bool) -> DAG:
         )
     return dag
 
+
 #: What ``/run-reports`` answers right after the trigger: more failures in a row than one hook call
 #: retries (``max_retries`` = 2 gives three attempts), so the first look at the run fails as a whole.
 BURST_FAULTS: list[object] = [{"status": 503}, {"status": 429}, "html", {"status": 503}]
