@@ -53,7 +53,7 @@ API_KEY = f"sk-soak-{secrets.token_hex(12)}"
 SEED = 2026
 SOAK_LIMIT = 300.0  # seconds from triggering the soak DAG run to its end
 RUN_SECONDS = 3  # each soak automation's run
-PARALLELISM = "4"  # task slots of the LocalExecutor (deferred tasks hold none)
+PARALLELISM = "8"  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
 
 SCENARIO: dict[str, Any] = {
     "api_key": API_KEY,
@@ -245,6 +245,26 @@ def _key_hits(home: Path) -> dict[str, int]:
     return hits
 
 
+def _wait_with_progress(af: AirflowUnderTest, run_id: str, started: float) -> dict[str, Any] | None:
+    """Wait for the soak's DAG run to end (None after ``SOAK_LIMIT``), printing task states every 20 s."""
+    last_print = 0.0
+    for _ in range(int(SOAK_LIMIT) + 10):
+        elapsed = time.monotonic() - started
+        run = af.dag_run(SOAK_DAG_ID, run_id)
+        if run["state"] in ("success", "failed"):
+            return run
+        if elapsed >= SOAK_LIMIT:
+            return None
+        if elapsed - last_print >= 20:
+            last_print = elapsed
+            states: dict[str, int] = {}
+            for ti in _task_instances(af, run_id):
+                states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
+            print(f"  {elapsed:4.0f}s {json.dumps(dict(sorted(states.items())))}")
+        time.sleep(1.0)
+    return None
+
+
 def test_soak_many_runs_through_faults_and_a_triggerer_restart(
     soak_airflow: AirflowUnderTest, emulator: AxiomEmulator
 ) -> None:
@@ -270,12 +290,13 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
     restarted_at = time.monotonic() - started
     print(f"\nrestarted the triggerer at {restarted_at:.0f}s with {len(waiting)} tasks deferred")
 
-    remaining = SOAK_LIMIT - (time.monotonic() - started)
-    run = wait_until_finished(af, SOAK_DAG_ID, run_id, timeout=max(10.0, remaining))
+    run = _wait_with_progress(af, run_id, started)
     wall = time.monotonic() - started
 
     table = _tally(af, emulator, run_id)
-    runs_started = sum(len(started_runs(emulator, soak_automation(t, i))) for t in SOAK_TASKS for i in range(50))
+    runs_started = sum(
+        len(started_runs(emulator, soak_automation(t, i))) for t in SOAK_TASKS for i in range(SOAK_RUNS_PER_MODE)
+    )
     print(f"\nsoak: {table['total']['started']} task runs, {runs_started} automation runs, wall time {wall:.0f}s")
     print(f"faults delivered: {json.dumps(_fault_counts(emulator))}")
     _print_table(table)
@@ -293,7 +314,7 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
         "failed (transient)": 0,
     }, table
     assert total["completed"] == total["started"]
-    assert run["state"] == "success"
+    assert run is not None and run["state"] == "success", f"the soak did not finish within {SOAK_LIMIT:.0f}s"
 
     hits = _key_hits(af.home)
     assert hits == {}, f"the API key leaked into {hits}"
