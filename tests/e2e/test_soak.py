@@ -65,7 +65,14 @@ SCENARIO: dict[str, Any] = {
     "automations": [
         *({"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()),
         *(
-            {"name": soak_automation(task_id, i), "duration": RUN_SECONDS, "echo_input": True}
+            # Cloud concurrency on: a duplicated run starts (and is counted) instead of queueing the
+            # account's FIFO queue for five minutes.
+            {
+                "name": soak_automation(task_id, i),
+                "duration": RUN_SECONDS,
+                "echo_input": True,
+                "allow_cloud_concurrency": True,
+            }
             for task_id in SOAK_TASKS
             for i in range(SOAK_RUNS_PER_MODE)
         ),
