@@ -312,6 +312,9 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
         print(f"not successful: {failed}")
         print(af.tail("triggerer", 2000))
 
+    hits = _key_hits(af.home)
+    print(f"API key occurrences: {sum(hits.values())} {hits or ''}")
+
     total = table["total"]
     assert total["started"] >= 100
     assert {k: v for k, v in total.items() if k not in ("started", "completed")} == {
@@ -322,6 +325,4 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
     }, table
     assert total["completed"] == total["started"]
     assert run is not None and run["state"] == "success", f"the soak did not finish within {SOAK_LIMIT:.0f}s"
-
-    hits = _key_hits(af.home)
     assert hits == {}, f"the API key leaked into {hits}"
