@@ -111,8 +111,9 @@ class Scenario:
     cloud_version: str = "4.6.0"
     keep_alive_timeout: float | None = None
     #: Emulated seconds after a trigger before the new run shows in /run-data and /run-reports
-    #: (until then /run-data still answers for the previous run, as the docs warn).
-    registration_delay: float = 0.0
+    #: (until then /run-data still answers for the previous run, as the docs warn). A ``(min, max)``
+    #: pair draws each run's delay uniformly from that range (seeded by ``seed``).
+    registration_delay: float | tuple[float, float] = 0.0
     automations: list[Automation] = field(default_factory=list)
     history: list[HistoryRun] = field(default_factory=list)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
@@ -186,6 +187,18 @@ def _int(value: Any, where: str, *, minimum: int, maximum: int | None = None) ->
     if maximum is not None and value > maximum:
         raise _fail(where, f"must be an integer <= {maximum}, got {value!r}")
     return value
+
+
+def _delay(value: Any, where: str) -> float | tuple[float, float]:
+    """A number of seconds, or a ``[min, max]`` range of them."""
+    if not isinstance(value, (list, tuple)):
+        return _num(value, where)
+    if len(value) != 2:
+        raise _fail(where, f"must be a number or a [min, max] pair, got {value!r}")
+    low, high = _num(value[0], f"{where}[0]"), _num(value[1], f"{where}[1]")
+    if high < low:
+        raise _fail(where, f"max must be >= min, got {value!r}")
+    return (low, high)
 
 
 def _bool(value: Any, where: str) -> bool:
@@ -311,7 +324,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
     if "cloud_version" in data:
         sc.cloud_version = _str(data["cloud_version"], "cloud_version")
     if data.get("registration_delay") is not None:
-        sc.registration_delay = _num(data["registration_delay"], "registration_delay")
+        sc.registration_delay = _delay(data["registration_delay"], "registration_delay")
     if data.get("keep_alive_timeout") is not None:
         sc.keep_alive_timeout = _num(data["keep_alive_timeout"], "keep_alive_timeout", strict=True)
 

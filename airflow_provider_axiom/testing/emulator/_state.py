@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import secrets
 import threading
 import time
@@ -84,6 +85,7 @@ class Run:
     output: dict[str, Any] = field(default_factory=dict)
     failure_message: str = ""
     tick: int = 1  # next queue retry at queued_at + tick * queue_retry_seconds
+    registration_delay: float = 0.0  # emulated seconds before the API shows it (scenario's registration_delay)
 
     @property
     def finished(self) -> bool:
@@ -172,6 +174,7 @@ class EmulatorCore:
         self._rate_window: deque[float] = deque()
         self._calls: dict[str, _CallLog] = {}
         self.faults = FaultInjector(sc.faults, seed=sc.seed)
+        self._delay_rng = random.Random(sc.seed)
         self._add_history(self.clock.now())
 
     def _add_history(self, now: float) -> None:
@@ -231,6 +234,8 @@ class EmulatorCore:
             queued_at=at,
             updated_at=at,
         )
+        delay = self.scenario.registration_delay
+        run.registration_delay = self._delay_rng.uniform(*delay) if isinstance(delay, tuple) else delay
         self._runs.append(run)
         self._by_id[run.run_id] = run
         self._latest[name] = run
@@ -493,7 +498,7 @@ class EmulatorCore:
 
     def _registered(self, run: Run, now: float) -> bool:
         """Whether the API already shows ``run`` (see ``registration_delay``)."""
-        delay = self.scenario.registration_delay
+        delay = run.registration_delay
         return delay <= 0 or run.history or now >= run.queued_at + delay
 
     def _report_time(self, run: Run) -> float | None:

@@ -1,0 +1,328 @@
+"""A bounded soak through a real scheduler and triggerer, and the transient burst in both modes.
+
+One Airflow (scheduler, dag-processor, triggerer, api-server; LocalExecutor, sqlite) for the
+module, against an emulator whose every new run shows in ``/run-reports`` only 0.3-3 s after its
+trigger (seeded). First the burst tests (``dags/e2e_axiom_burst_dags.py``, connection
+``axiom_burst`` with ``max_retries`` = 2): ``/run-reports`` answers 503, 429, a gateway's HTML
+502 page and 503 right after a successful trigger; the task succeeds, one run exists. Then the
+soak (``dags/e2e_axiom_soak_dags.py``): 100 runs, half deferred and half waited for in the worker,
+while the emulator injects about 10 % 5xx, 429 bursts, connection resets and lost ``/trigger``
+answers (processed, answer lost; the run then registers late, so the check before any re-send
+must look more than once), and the triggerer is restarted mid-wait. It prints a table and asserts
+that nothing was duplicated, lost, wrong or failed, and that the API key is nowhere in the logs
+or the metadata DB. Bounded: the soak gives up after five minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, wait_for
+from tests.e2e.dags.e2e_axiom_burst_dags import (
+    BURST_CONN_ID,
+    BURST_DAGS,
+    BURST_FAULTS,
+    BURST_LABELS,
+    BURST_ROWS,
+    BURST_TASK_ID,
+)
+from tests.e2e.dags.e2e_axiom_soak_dags import (
+    SOAK_DAG_ID,
+    SOAK_RUNS_PER_MODE,
+    SOAK_TASKS,
+    soak_automation,
+    soak_rows,
+)
+
+pytestmark = pytest.mark.e2e
+
+#: A key that appears nowhere else, so finding it in a file means it leaked.
+API_KEY = f"sk-soak-{secrets.token_hex(12)}"
+SEED = 2026
+SOAK_LIMIT = 300.0  # seconds from triggering the soak DAG run to its end
+RUN_SECONDS = 3  # each soak automation's run
+PARALLELISM = "8"  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
+
+SCENARIO: dict[str, Any] = {
+    "api_key": API_KEY,
+    "speed": 1,
+    "seed": SEED,
+    "rate_limit_per_minute": None,
+    "registration_delay": [0.3, 3],
+    "plan": {"concurrency": 99},
+    "automations": [
+        *({"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()),
+        *(
+            # Cloud concurrency on: a duplicated run starts (and is counted) instead of queueing the
+            # account's FIFO queue for five minutes.
+            {
+                "name": soak_automation(task_id, i),
+                "duration": RUN_SECONDS,
+                "echo_input": True,
+                "allow_cloud_concurrency": True,
+            }
+            for task_id in SOAK_TASKS
+            for i in range(SOAK_RUNS_PER_MODE)
+        ),
+    ],
+}
+
+
+def soak_faults(rng: random.Random, length: int, *, lost_answers: bool) -> list[Any]:
+    """A seeded script of faults: ~10 % 5xx, ~3 % resets, 429 bursts, and (for /trigger) lost answers."""
+    faults: list[Any] = []
+    while len(faults) < length:
+        draw = rng.random()
+        if draw < 0.10:
+            faults.append({"status": rng.choice([500, 502, 503])})
+        elif draw < 0.13:
+            faults.append("reset")
+        elif draw < 0.15:
+            faults.extend([{"status": 429, "retry_after": 1}] * rng.randint(2, 3))
+        elif lost_answers and draw < 0.27:
+            faults.append({"lost_response": rng.choice(["reset", 502])})
+        else:
+            faults.append("ok")
+    return faults
+
+
+def connection(emulator: AxiomEmulator, **extra: Any) -> str:
+    return json.dumps({**json.loads(emulator.connection_json()), **({"extra": extra} if extra else {})})
+
+
+def started_runs(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
+    return [run for run in emulator.runs(name) if not run.get("history")]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[AxiomEmulator]:
+    with AxiomEmulator(SCENARIO, port=0) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def soak_airflow(emulator: AxiomEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUnderTest]:
+    if not AIRFLOW_BIN.exists():
+        pytest.skip(f"no airflow executable next to {sys.executable}")
+    af = AirflowUnderTest(tmp_path_factory.mktemp("airflow-soak-home"), connection(emulator))
+    af.env[f"AIRFLOW_CONN_{BURST_CONN_ID.upper()}"] = connection(emulator, max_retries=2)
+    af.env["AIRFLOW__CORE__PARALLELISM"] = PARALLELISM
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        af.migrate()
+        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            af.start(component)
+        af.wait_until_ready([*BURST_DAGS, SOAK_DAG_ID])
+        print(f"\nAirflow ready in {time.monotonic() - started:.0f}s")
+        yield af
+    finally:
+        af.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def wait_until_finished(af: AirflowUnderTest, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        run = af.dag_run(dag_id, run_id)
+        return run if run["state"] in ("success", "failed") else None
+
+    return wait_for(f"{dag_id} run {run_id} to finish", finished, timeout=timeout, interval=1.0)
+
+
+# --------------------------------------------------------------------------- the burst (defect 1)
+
+
+@pytest.mark.parametrize("dag_id", sorted(BURST_DAGS))
+def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(
+    soak_airflow: AirflowUnderTest, emulator: AxiomEmulator, dag_id: str
+) -> None:
+    name, deferrable = BURST_DAGS[dag_id]
+    reports_before = len(emulator.requests("run-reports"))
+    emulator.set_faults("run-reports", sequence=BURST_FAULTS)
+    run_id = soak_airflow.trigger_dag(dag_id)
+    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=120)
+    reports = emulator.requests("run-reports")[reports_before:]
+    emulator.clear_faults()
+
+    # The burst reached the task: one hook call's three attempts met 503, 429 and the HTML page.
+    assert [r["fault"] for r in reports[:3]] == BURST_LABELS[:3], reports[:4]
+    ti = soak_airflow.task_instance(dag_id, run_id, BURST_TASK_ID)
+    logs = "".join(p.read_text(errors="replace")[-3000:] for p in soak_airflow.task_logs(dag_id, run_id, BURST_TASK_ID))
+    assert run["state"] == "success", f"the task failed on the burst (deferrable={deferrable}): {ti}\n{logs}"
+    (remote,) = started_runs(emulator, name)
+    assert remote["status"] == "Success"
+    assert len([r for r in emulator.requests("trigger") if r["body"].get("name") == name]) == 1
+    summary = soak_airflow.xcom(dag_id, run_id, BURST_TASK_ID)
+    assert summary["status"] == "Success"
+    assert summary["data"]["google-sheet-data"] == BURST_ROWS
+
+
+# --------------------------------------------------------------------------- the soak
+
+
+def _task_instances(af: AirflowUnderTest, run_id: str) -> list[dict[str, Any]]:
+    found = af.api("GET", f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
+    return [ti for ti in found["task_instances"] if ti["task_id"] in SOAK_TASKS]
+
+
+def _xcom(af: AirflowUnderTest, run_id: str, task_id: str, map_index: int) -> Any:
+    response = af.http.get(
+        f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+        params={"map_index": map_index},
+    )
+    return response.json()["value"] if response.status_code == 200 else None
+
+
+def _tally(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    tis = {(ti["task_id"], ti["map_index"]): ti for ti in _task_instances(af, run_id)}
+    for task_id in SOAK_TASKS:
+        row = dict.fromkeys(("started", "completed", "duplicated", "lost", "wrong rows", "failed (transient)"), 0)
+        for index in range(SOAK_RUNS_PER_MODE):
+            ti = tis.get((task_id, index))
+            runs = started_runs(emulator, soak_automation(task_id, index))
+            row["started"] += 1
+            row["duplicated"] += max(0, len(runs) - 1)
+            state = ti["state"] if ti else None
+            if state in ("failed", "upstream_failed"):
+                row["failed (transient)"] += 1
+            elif state != "success" or not runs:
+                row["lost"] += 1
+            else:
+                result = _xcom(af, run_id, task_id, index)
+                rows = ((result or {}).get("data") or {}).get("google-sheet-data")
+                if rows != soak_rows(task_id, index) or result.get("status") != "Success":
+                    row["wrong rows"] += 1
+                elif all(r["status"] == "Success" for r in runs):
+                    row["completed"] += 1
+                else:
+                    row["lost"] += 1
+        table[task_id] = row
+    table["total"] = {k: sum(table[t][k] for t in SOAK_TASKS) for k in table[next(iter(SOAK_TASKS))]}
+    return table
+
+
+def _print_table(table: dict[str, dict[str, int]]) -> None:
+    columns = list(table["total"])
+    print(f"{'':16}" + "".join(f"{c:>20}" for c in columns))
+    for name, row in table.items():
+        print(f"{name:16}" + "".join(f"{row[c]:>20}" for c in columns))
+
+
+def _fault_counts(emulator: AxiomEmulator) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in emulator.requests():
+        if request["fault"]:
+            label = f"{request['endpoint']} {request['fault']}"
+            counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _key_hits(home: Path) -> dict[str, int]:
+    """Occurrences of the API key in every file under the Airflow home and in a dump of the metadata DB."""
+    needle = API_KEY.encode()
+    hits: dict[str, int] = {}
+    files = [p for p in home.rglob("*") if p.is_file()]
+    for path in files:
+        count = path.read_bytes().count(needle)
+        if count:
+            hits[str(path.relative_to(home))] = count
+    with sqlite3.connect(home / "airflow.db") as db:
+        dump = "\n".join(db.iterdump())
+    if dump.count(API_KEY):
+        hits["airflow.db (dump)"] = dump.count(API_KEY)
+    print(f"searched {len(files)} files under the Airflow home and a {len(dump) // 1024} KiB DB dump for the key")
+    return hits
+
+
+def _wait_with_progress(af: AirflowUnderTest, run_id: str, started: float) -> dict[str, Any] | None:
+    """Wait for the soak's DAG run to end (None after ``SOAK_LIMIT``), printing task states every 20 s."""
+    last_print = 0.0
+    for _ in range(int(SOAK_LIMIT) + 10):
+        elapsed = time.monotonic() - started
+        run = af.dag_run(SOAK_DAG_ID, run_id)
+        if run["state"] in ("success", "failed"):
+            return run
+        if elapsed >= SOAK_LIMIT:
+            return None
+        if elapsed - last_print >= 20:
+            last_print = elapsed
+            states: dict[str, int] = {}
+            for ti in _task_instances(af, run_id):
+                states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
+            print(f"  {elapsed:4.0f}s {json.dumps(dict(sorted(states.items())))}")
+        time.sleep(1.0)
+    return None
+
+
+def test_soak_many_runs_through_faults_and_a_triggerer_restart(
+    soak_airflow: AirflowUnderTest, emulator: AxiomEmulator
+) -> None:
+    af = soak_airflow
+    rng = random.Random(SEED)
+    emulator.clear_faults()
+    emulator.set_faults("trigger", sequence=soak_faults(rng, 3000, lost_answers=True))
+    for endpoint in ("run-reports", "run-data"):
+        emulator.set_faults(endpoint, sequence=soak_faults(rng, 6000, lost_answers=False))
+
+    started = time.monotonic()
+    run_id = af.trigger_dag(SOAK_DAG_ID)
+
+    # Restart the triggerer while deferred tasks wait in it.
+    def several_deferred() -> list[dict[str, Any]] | None:
+        deferred = [ti for ti in _task_instances(af, run_id) if ti["state"] == "deferred" and ti["triggerer_job"]]
+        return deferred if len(deferred) >= 3 else None
+
+    waiting = wait_for("several deferred soak tasks", several_deferred, timeout=SOAK_LIMIT / 2, interval=0.5)
+    exit_code = af.stop("triggerer")
+    assert exit_code == 0, af.tail("triggerer")
+    af.start("triggerer")
+    restarted_at = time.monotonic() - started
+    print(f"\nrestarted the triggerer at {restarted_at:.0f}s with {len(waiting)} tasks deferred")
+
+    run = _wait_with_progress(af, run_id, started)
+    wall = time.monotonic() - started
+
+    table = _tally(af, emulator, run_id)
+    runs_started = sum(
+        len(started_runs(emulator, soak_automation(t, i))) for t in SOAK_TASKS for i in range(SOAK_RUNS_PER_MODE)
+    )
+    print(f"\nsoak: {table['total']['started']} task runs, {runs_started} automation runs, wall time {wall:.0f}s")
+    print(f"faults delivered: {json.dumps(_fault_counts(emulator))}")
+    _print_table(table)
+    failed = [f"{ti['task_id']}[{ti['map_index']}]" for ti in _task_instances(af, run_id) if ti["state"] != "success"]
+    if failed:
+        print(f"not successful: {failed}")
+        print(af.tail("triggerer", 2000))
+
+    hits = _key_hits(af.home)
+    print(f"API key occurrences: {sum(hits.values())} {hits or ''}")
+
+    total = table["total"]
+    assert total["started"] >= 100
+    assert {k: v for k, v in total.items() if k not in ("started", "completed")} == {
+        "duplicated": 0,
+        "lost": 0,
+        "wrong rows": 0,
+        "failed (transient)": 0,
+    }, table
+    assert total["completed"] == total["started"]
+    assert run is not None and run["state"] == "success", f"the soak did not finish within {SOAK_LIMIT:.0f}s"
+    assert hits == {}, f"the API key leaked into {hits}"

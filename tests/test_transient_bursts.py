@@ -1,0 +1,101 @@
+"""A burst of transient answers on the first looks at the run, through ``airflow dags test``.
+
+Right after a successful ``/trigger``, ``/run-reports`` answers 503, 429, a gateway's HTML 502 page
+and 503, with the connection's ``max_retries`` at 2: one hook call cannot absorb the burst, so the
+operator's tolerance of transient poll failures must cover every look at the run, the first one
+included. In both modes (deferred: the trigger runs in-line; worker-side waiting) the task succeeds
+and the emulator holds exactly one run. The DAGs are in ``tests/e2e/dags/e2e_axiom_burst_dags.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.e2e.dags.e2e_axiom_burst_dags import (
+    BURST_CONN_ID,
+    BURST_DAGS,
+    BURST_FAULTS,
+    BURST_LABELS,
+    BURST_ROWS,
+    BURST_TASK_ID,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+DAGS = REPO / "tests" / "e2e" / "dags"
+
+SCENARIO: dict[str, Any] = {
+    "api_key": "burst-key",
+    "speed": 1,
+    "rate_limit_per_minute": None,
+    "plan": {"concurrency": 5},
+    "automations": [{"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()],
+}
+
+
+def burst_connection(emulator: AxiomEmulator) -> str:
+    """The emulator's connection with ``max_retries`` = 2."""
+    return json.dumps({**json.loads(emulator.connection_json()), "extra": {"max_retries": 2}})
+
+
+def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("airflow")
+    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def migrated_db() -> None:
+    result = airflow("db", "migrate", env=dict(os.environ))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def xcom(dag_id: str, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value")
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
+        return None if row is None else row.value
+
+
+@pytest.mark.airflow_db
+@pytest.mark.parametrize("dag_id", sorted(BURST_DAGS))
+def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(migrated_db, dag_id):
+    name, deferrable = BURST_DAGS[dag_id]
+    with AxiomEmulator(SCENARIO) as emulator:
+        emulator.set_faults("run-reports", sequence=BURST_FAULTS)
+        env = {
+            **os.environ,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            f"AIRFLOW_CONN_{BURST_CONN_ID.upper()}": burst_connection(emulator),
+        }
+        result = airflow("dags", "test", dag_id, env=env)
+        output = result.stdout + result.stderr
+        runs = [r for r in emulator.runs(name) if not r.get("history")]
+        reports = emulator.requests("run-reports")
+        triggers = emulator.requests("trigger")
+
+    # The burst reached the task: one hook call's three attempts met 503, 429 and the HTML page.
+    assert [r["fault"] for r in reports[:3]] == BURST_LABELS[:3], reports[:4]
+    assert result.returncode == 0, f"the task failed on the burst (deferrable={deferrable}):\n{output[-5000:]}"
+    assert len(runs) == 1, runs
+    assert len(triggers) == 1, triggers
+    assert runs[0]["status"] == "Success"
+    summary = xcom(dag_id, BURST_TASK_ID)
+    assert summary["status"] == "Success"
+    assert summary["data"]["google-sheet-data"] == BURST_ROWS
+    assert summary["viewer_url"] == runs[0]["viewer_url"]
+    if deferrable:
+        assert "[DAG TEST] running trigger in line" in output  # it really deferred
