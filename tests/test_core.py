@@ -221,3 +221,17 @@ def test_pinned_run_missing_from_reports_keeps_waiting():
     ref = RunRef("A", not_before=T0, created_at=T0.add(seconds=1))
     _, obs = observe(ref, [report("B", "Running", T0.add(seconds=9))])
     assert obs.state == "waiting"
+
+
+def test_with_more_newer_runs_of_the_name_than_the_window_holds_nothing_is_pinned():
+    """20 runs of "A" started after ours fill the window: the oldest visible one is somebody else's."""
+    from airflow_provider_axiom._runs import reaches
+
+    newer = [report("A", "Success", T0.add(seconds=10 + i)) for i in range(20)]
+    ref = RunRef("A", not_before=T0)
+    complete = reaches(newer, 20, ref.anchor)
+    pinned, obs = observe(ref, newer, complete=complete)
+    assert not complete and obs.state == "waiting" and pinned.created_at is None
+    wider = [*newer, report("A", "Running", T0.add(seconds=1)), report("B", "Success", T0.subtract(minutes=1))]
+    pinned, obs = observe(ref, wider, complete=reaches(wider, 100, ref.anchor))
+    assert obs.state == "running" and pinned.created_at == T0.add(seconds=1)
