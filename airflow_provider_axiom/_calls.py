@@ -131,7 +131,8 @@ class Backoff:
         ctx = self.ctx
         if isinstance(err, AxiomRateLimitError):
             self.refusals += 1
-            wait = min(ctx.retry_max_wait, 2.0 ** min(self.refusals, 6)) * (0.5 + ctx.jitter() / 2)
+            # at least the limiter's pause after a 429 (2 s), doubling, with half jitter
+            wait = min(ctx.retry_max_wait, 2.0 ** min(self.refusals + 1, 6)) * (0.5 + ctx.jitter() / 2)
             wait = max(wait, min(err.retry_after or 0.0, ctx.rate_limit_patience))
             if self.waited_refused + wait > ctx.rate_limit_patience:
                 return None

@@ -4,7 +4,8 @@ The API allows 100 calls per rolling minute per key, across every endpoint, and 
 stamps calls on arrival and may count refused ones too. So the limiter never releases a window's
 worth at once: calls are spaced ``60 / budget`` seconds apart, where ``budget`` keeps a margin
 below the configured rate. A 429 seen by any user of the key in this process halves the key's pace
-(and honours ``Retry-After``); successful calls bring it back gradually. Several processes sharing
+(at most once every few seconds, never below a tenth; it pauses briefly, or for ``Retry-After``);
+successful calls bring it back gradually. Several processes sharing
 a key therefore converge on a share of the budget instead of taking turns at 429s.
 
 Reservations never block inside the lock: a caller gets the delay it must wait and sleeps with its
@@ -21,6 +22,14 @@ from collections.abc import Callable
 WINDOW_SECONDS = 60.0
 #: Share of the configured rate actually used: room for clock offset, latency and other clients.
 MARGIN = 0.85
+#: After a 429 the pace halves at most once per this many seconds (429s of calls already in flight
+#: say nothing new), never below :data:`FLOOR` of the ceiling, and each success adds
+#: :data:`RECOVERY` of the ceiling back.
+DECREASE_EVERY = 5.0
+FLOOR = 0.1
+RECOVERY = 0.05
+#: Pause of the whole key after a 429 without ``Retry-After``: lets the server's window drain.
+PAUSE = 2.0
 
 
 class RateLimiter:
@@ -44,6 +53,7 @@ class RateLimiter:
         self._rate = self.ceiling  # calls per window currently allowed (lowered by 429s)
         self._next = float("-inf")  # the earliest time the next call may go
         self._paused_until = float("-inf")
+        self._last_decrease = float("-inf")
 
     @property
     def ceiling(self) -> float:
@@ -70,18 +80,22 @@ class RateLimiter:
             return at - now
 
     def penalize(self, retry_after: float | None = None) -> None:
-        """A 429 for this key: halve the pace, and pause new calls for ``Retry-After`` when given."""
+        """A 429 for this key: halve the pace (at most once per few seconds) and pause new calls briefly.
+
+        The pause is ``Retry-After`` when the server gave one.
+        """
         with self._lock:
             now = self._clock()
-            self._rate = max(1.0, self._rate / 2)
-            if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
+            if now - self._last_decrease >= DECREASE_EVERY:
+                self._rate = max(self.ceiling * FLOOR, 1.0, self._rate / 2)
+                self._last_decrease = now
+            self._paused_until = max(self._paused_until, now + (retry_after or PAUSE))
             self._next = max(self._next, self._paused_until)
 
     def succeeded(self) -> None:
         """A call went through: recover the pace additively, up to the ceiling."""
         with self._lock:
-            self._rate = min(self.ceiling, self._rate + 1.0)
+            self._rate = min(self.ceiling, self._rate + self.ceiling * RECOVERY)
 
     def lower_limit(self, per_minute: int) -> None:
         """Adopt a lower limit (the lowest any user of this key asked for wins)."""

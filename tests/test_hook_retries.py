@@ -186,7 +186,7 @@ def test_unverifiable_lost_trigger_fails_without_resending(mock_hook):
 
 
 def test_last_attempt_lost_is_checked_before_giving_up(mock_hook):
-    created = "2026-11-25T12:00:00.000000Z"
+    created = "2026-11-25T12:00:05.000000Z"  # after the second send (the 429 backoff took a few seconds)
     handler = script(
         httpx.Response(429, json={"status": "error", "message": "Rate limit exceeded."}),
         httpx.ReadTimeout("lost"),
@@ -293,8 +293,10 @@ def test_a_429_halves_the_pace_and_honours_retry_after():
     limiter.penalize(retry_after=10)
     assert limiter.reserve() == pytest.approx(10)  # paused until Retry-After
     assert limiter.reserve() == pytest.approx(12)  # then spaced 2 s apart (half the rate)
+    limiter.penalize()  # a second 429 of a call already in flight: no second halving
+    assert limiter.rate == pytest.approx(30)
     limiter.succeeded()
-    assert limiter.rate == pytest.approx(31)  # successes bring the pace back additively
+    assert limiter.rate == pytest.approx(33)  # successes bring the pace back additively (5 % of 60)
 
 
 def test_a_reservation_never_passes_a_deadline():
