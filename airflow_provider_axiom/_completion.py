@@ -49,9 +49,10 @@ log = logging.getLogger(__name__)
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
 #: Reports read per tick at first; widened (x5) while the oldest waiter lies further back.
 REPORT_WINDOW = 20
-MAX_REPORT_WINDOW = 500
-#: Output reads (``/run-data``) in flight at once per poller, so status ticks never queue behind them.
-OUTPUT_READS_IN_FLIGHT = 3
+MAX_REPORT_WINDOW = 2500
+#: Output reads (``/run-data``) in flight at once per poller: one, so a status tick never waits
+#: behind more than one of them in the key's queue (they are spaced by the limiter anyway).
+OUTPUT_READS_IN_FLIGHT = 1
 #: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
 DEFER_BACKSTOP = timedelta(minutes=10)
 
@@ -243,11 +244,16 @@ class KeyPoller:
                         err,
                     )
             return
+        full = len(reports) >= self.window
+        oldest = min((r.created_at for r in reports), default=None)
+        by_name: dict[str, list[RunReport]] = {}
+        for report in reports:
+            by_name.setdefault(report.task_name, []).append(report)
         deep: list[Waiter] = []
         for waiter in open_waiters:
             waiter.failures = 0
-            complete = reaches(reports, self.window, waiter.ref.anchor)
-            waiter.ref, obs = observe(waiter.ref, reports, complete=complete)
+            complete = not full or oldest is None or oldest < waiter.ref.anchor
+            waiter.ref, obs = observe(waiter.ref, by_name.get(waiter.ref.automation_name, []), complete=complete)
             if obs.terminal or obs.state == "unknown":
                 waiter.finish(obs)
             elif obs.report is None and not complete:
@@ -256,9 +262,20 @@ class KeyPoller:
             self.window = min(MAX_REPORT_WINDOW, self.window * 5)
             log.info("axiom.ai: reading the latest %d run reports to reach the oldest run waited for", self.window)
         elif deep:
-            await self._look_deep(deep, reports)
+            await self._look_deep(deep, by_name)
+        else:
+            self._narrow(reports)
 
-    async def _look_deep(self, deep: list[Waiter], reports: list[RunReport]) -> None:
+    def _narrow(self, reports: list[RunReport]) -> None:
+        """Read fewer reports again once the oldest runs waited for have ended."""
+        still = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
+        if self.window <= REPORT_WINDOW or not still:
+            return
+        needed = sum(1 for r in reports if r.created_at >= min(still))
+        if needed * 2 < self.window // 5:
+            self.window = max(REPORT_WINDOW, self.window // 5)
+
+    async def _look_deep(self, deep: list[Waiter], by_name: dict[str, list[RunReport]]) -> None:
         """A run beyond the widest window: ``/run-data`` of its name tells the latest run of that name.
 
         Taken as ours only when no run of that name appears in the reports read (so none newer
@@ -267,7 +284,7 @@ class KeyPoller:
         self._deep_turn = (self._deep_turn + 1) % len(deep)
         waiter = deep[self._deep_turn]
         name = waiter.ref.automation_name
-        if any(r.task_name == name for r in reports):
+        if name in by_name:
             return
         try:
             run = await self.hook.aget_run_data(name)

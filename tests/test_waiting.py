@@ -85,12 +85,15 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
     assert len(axiom_emulator.requests("run-data")) == sum(1 for i in range(200) if i % 7)  # output once per success
 
 
-def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator):
+def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
+    from airflow_provider_axiom import _completion
+
+    monkeypatch.setattr(_completion, "MAX_REPORT_WINDOW", 500)  # the widest read, smaller to keep this quick
     axiom_emulator.load_scenario(
         {
             **SCENARIO,
             "rate_limit_per_minute": None,
-            "plan": {"concurrency": 99},
+            "plan": {"concurrency": 1000},
             "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 1, "allow_cloud_concurrency": True}],
         }
     )
@@ -103,6 +106,12 @@ def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator
             assert client.post("/trigger", json=body).status_code == 200
     event = asyncio.run(first_event(trigger_for(ours, time)))
     assert event["status"] == "success" and event["summary"]["data"] == {"google-sheet-data": NEW_ROWS}
+    reads = [r["body"].get("count") for r in axiom_emulator.requests("run-reports")]
+    assert max(c for c in reads if c) == 500  # widened to the widest read, then /run-data of the name
+    # the run was looked up through /run-data of its name, one look per tick until it ended (40 s), and
+    # its output came with the last look (no extra read)
+    looks = [r["body"]["name"] for r in axiom_emulator.requests("run-data")]
+    assert set(looks) == {"Export leads"} and len(looks) <= 40 / 5 + 2
 
 
 def test_a_deadline_is_kept_while_the_limiter_queue_is_long(axiom_emulator, monkeypatch):
