@@ -6,7 +6,7 @@ import pickle
 
 import httpx
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from airflow_provider_axiom.exceptions import (
     NOT_JSON,
