@@ -67,7 +67,8 @@ LEGS: dict[str, tuple[str, ...]] = {
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
+    shown = [("<script>" if "\n" in str(c) else str(c)) for c in cmd]
+    print("+", " ".join(shown), flush=True)
     return subprocess.call([str(c) for c in cmd], cwd=cwd, env=env)
 
 
@@ -227,14 +228,7 @@ def package() -> int:
         return 1
     if sh(BIN / "twine", "check", "--strict", *wheels, *sdists) != 0:
         return 1
-    check = sh(
-        BIN / "python",
-        "-c",
-        _CHECK_ARTIFACTS,
-        wheels[0],
-        sdists[0],
-    )
-    if check != 0:
+    if sh(BIN / "python", "-c", _CHECK_ARTIFACTS, wheels[0], sdists[0]) != 0:
         return 1
 
     minor = OLDEST_AIRFLOW
@@ -260,9 +254,10 @@ def package() -> int:
             timeout=300,
         )
         print(f"+ airflow providers list (Airflow {release}, Python {python}): exit {listed.returncode}")
-        try:
-            providers = {p["package_name"]: p for p in json.loads(listed.stdout)}
-        except ValueError:
+        try:  # the JSON table is one line among Airflow's log lines
+            table = next(line for line in listed.stdout.splitlines() if line.startswith("[{"))
+            providers = {p["package_name"]: p for p in json.loads(table)}
+        except (StopIteration, ValueError):
             print(listed.stdout[-3000:], listed.stderr[-3000:])
             return 1
         ours = providers.get("airflow-provider-axiom")
@@ -295,7 +290,8 @@ assert f"Version: {version}" in meta
 members = tarfile.open(sdist).getnames()
 for needed in ("py.typed", "README.md", "pyproject.toml", "example_dags/"):
     assert any(needed in m for m in members), f"{needed} is not in the sdist"
-assert not [m for m in members if "/." in m], [m for m in members if "/." in m]
+junk = [m for m in members if any(part in m for part in ("/.venv", "/.artifacts", "__pycache__", "/dist/", "/.git/"))]
+assert not junk, junk
 print(f"wheel: {len(names)} files, version {version}, py.typed present; sdist: {len(members)} members")
 """
 
