@@ -3,7 +3,8 @@
 The Airflow is the e2e one of ``conftest.py`` (api-server, scheduler, dag-processor, triggerer;
 the emulator behind ``axiom_default``). The browser is the system's Chromium (Debian package
 ``chromium``); nothing downloads one. Without it the tests skip and say so. Screenshots of every
-step are kept in ``.artifacts/ui/`` (or ``$AXIOM_TEST_ARTIFACTS/ui``); the path is printed.
+step are kept in ``.artifacts/ui/airflow-<version>-py<version>/`` (under ``$AXIOM_TEST_ARTIFACTS``
+instead of ``.artifacts`` when set); the path is printed.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow import __version__ as airflow_version
 
 from airflow_provider_axiom import get_provider_info
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
@@ -26,7 +29,11 @@ from tests.e2e.dags.e2e_axiom_dags import TASK_ID
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("AXIOM_TEST_ARTIFACTS") or REPO / ".artifacts") / "ui"
+ARTIFACTS = (
+    Path(os.environ.get("AXIOM_TEST_ARTIFACTS") or REPO / ".artifacts")
+    / "ui"
+    / f"airflow-{airflow_version}-py{sys.version_info[0]}.{sys.version_info[1]}"
+)
 CONN_TYPE = get_provider_info()["connection-types"][0]
 BEHAVIOUR = CONN_TYPE["ui-field-behaviour"]
 #: Labels Airflow gives the standard fields the provider hides.
