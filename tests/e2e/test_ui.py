@@ -103,12 +103,25 @@ def open_new_axiom_connection_form(page: Any) -> Any:
     return dialog
 
 
-def show_section(dialog: Any, section: str, field: Any) -> None:
-    """Open a section of the form ("Standard Fields", "Extra Fields"); only one is open at a time."""
+def show_section(dialog: Any, section: str, field: Any, label: str) -> None:
+    """Open a section of the form ("Standard Fields", "Extra Fields") and see ``field`` in it.
+
+    Only one section is open at a time. A missing section or field fails with what the form shows.
+    """
+    header = dialog.get_by_role("button", name=section, exact=True)
+    if header.count() == 0:
+        shot(dialog.page, f"no-{section}")
+        sections = dialog.get_by_role("button").all_inner_texts()
+        raise AssertionError(f"the form has no {section!r} section; its buttons: {sections}")
     if not field.is_visible():
-        dialog.get_by_role("button", name=section, exact=True).click()
-    field.wait_for(state="visible")
-    field.page.wait_for_timeout(400)  # the section slides open: let it settle before a screenshot
+        header.click()
+    try:
+        field.wait_for(state="visible", timeout=10_000)
+    except Exception as exc:  # playwright's TimeoutError
+        shot(dialog.page, f"no-{label}")
+        labels = [t.strip() for t in dialog.locator("label").all_inner_texts() if t.strip()]
+        raise AssertionError(f"no field labelled {label!r} in {section!r}; the form's labels: {labels}") from exc
+    dialog.page.wait_for_timeout(400)  # the section slides open: let it settle before a screenshot
 
 
 def test_connection_form_shows_the_axiom_fields_and_saves(
@@ -118,7 +131,7 @@ def test_connection_form_shows_the_axiom_fields_and_saves(
     api_key = dialog.get_by_label(BEHAVIOUR["relabeling"]["password"], exact=True)
     base_url = dialog.get_by_label(BEHAVIOUR["relabeling"]["host"], exact=True)
 
-    show_section(dialog, "Standard Fields", base_url)
+    show_section(dialog, "Standard Fields", base_url, BEHAVIOUR["relabeling"]["host"])
     assert api_key.is_visible() and base_url.is_visible()
     assert api_key.get_attribute("placeholder") == BEHAVIOUR["placeholders"]["password"]
     assert api_key.get_attribute("type") == "password"
@@ -131,8 +144,9 @@ def test_connection_form_shows_the_axiom_fields_and_saves(
     api_key.fill(emulator.api_key)
     shot(page, "connection-form-standard-fields")
 
-    timeout = dialog.get_by_label(CONN_TYPE["conn-fields"]["timeout"]["label"], exact=True)
-    show_section(dialog, "Extra Fields", timeout)
+    timeout_label = CONN_TYPE["conn-fields"]["timeout"]["label"]
+    timeout = dialog.get_by_label(timeout_label, exact=True)
+    show_section(dialog, "Extra Fields", timeout, timeout_label)
     for name, spec in CONN_TYPE["conn-fields"].items():
         field = dialog.get_by_label(spec["label"], exact=True)
         assert field.count() == 1 and field.is_visible(), f"extra field {name} is not shown"
