@@ -3,50 +3,310 @@
 
 Commands:
   demo       the main job: emulator + example DAG through `airflow dags test`, output rows printed
-  test       everything CI runs: ruff, ruff format --check, mypy, the whole pytest suite
+  test       everything CI runs on the default Airflow: ruff, ruff format --check, mypy, the whole pytest suite
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
+  matrix     the suite on every supported Airflow minor, each in its own venv, in three legs (unit
+             tests, the example DAGs through `airflow dags test`, the real-Airflow e2e tests), each
+             timed. `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the Python;
+             `matrix 3.0 --legs unit,dags` only those legs. Arguments after `--` go to pytest.
+  package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
+             venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
-The first command creates .venv and installs the project with its dev extras (uv, from PyPI, makes
-that take seconds); later commands reinstall only when pyproject.toml has changed.
+The first command creates .venv (the newest Airflow on the Python running dev.py) and installs the
+project with its dev extras (uv, from PyPI, makes that take seconds); later commands reinstall only
+when pyproject.toml or the Airflow pins below have changed. The matrix venvs live in .venvs/.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-STAMP = VENV / ".installed"
+VENVS = ROOT / ".venvs"
+BIN_DIR = "Scripts" if os.name == "nt" else "bin"
+BIN = VENV / BIN_DIR
+UV = BIN / "uv"
+THIS_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+#: Airflow minor -> (release tested, the pins it needs, the Python of its matrix leg).
+#: Airflow's constraints files cannot be relied on (they are served from GitHub), and an
+#: unconstrained install of an older minor pulls dependencies newer than it works with. These pins
+#: are the ones that minor needs; they come from its own constraints where it has any.
+AIRFLOWS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    # "validation error" in `dags test` and "Issuer (iss) must be a string" in the api-server without them
+    "3.0": ("3.0.6", ("fastapi[standard]==0.115.12", "cadwyn==5.3.3", "pydantic==2.11.5", "PyJWT==2.10.1"), "3.10"),
+    "3.1": ("3.1.8", (), "3.11"),
+    # fastapi 0.137: PydanticUserError at startup; svcs 26: the in-process execution API never starts
+    "3.2": ("3.2.2", ("fastapi<0.137", "svcs<26"), "3.12"),
+    "3.3": ("3.3.2", (), "3.13"),
+}
+DEFAULT_AIRFLOW = "3.3"
+OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.split(".")))
+
+#: The matrix legs: name -> pytest arguments.
+LEGS: dict[str, tuple[str, ...]] = {
+    "unit": ("tests", "--ignore=tests/e2e", "--ignore=tests/test_example_dags.py"),
+    "dags": ("tests/test_example_dags.py",),
+    "e2e": ("tests/e2e",),
+}
 
 
-def sh(*cmd: str | Path) -> int:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
+    shown = [("<script>" if "\n" in str(c) else str(c)) for c in cmd]
+    print("+", " ".join(shown), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=cwd, env=env)
+
+
+def airflow_requirements(minor: str) -> list[str]:
+    release, pins, _ = AIRFLOWS[minor]
+    return [f"apache-airflow=={release}", *pins]
+
+
+def _fingerprint(*parts: str) -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    for part in parts:
+        digest.update(part.encode())
+    return digest.hexdigest()
+
+
+def ensure_uv() -> None:
+    """.venv with uv in it: uv makes every other venv (and .venv's own install)."""
+    if UV.exists():
+        return
+    for step in (
+        (sys.executable, "-m", "venv", VENV),
+        (BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"),
+    ):
+        if sh(*step) != 0:
+            sys.exit(f"dev.py: setting up {VENV.name} failed")
+
+
+def install(venv: Path, requirements: list[str], *, editable: bool = True) -> None:
+    """Install the project with its dev extras plus ``requirements`` into ``venv``, unless already done."""
+    stamp = venv / ".installed"
+    wanted = _fingerprint(*requirements, str(editable))
+    if stamp.exists() and stamp.read_text().strip() == wanted:
+        return
+    project = ("-e", ".[dev]") if editable else (".[dev]",)
+    if sh(UV, "pip", "install", "--python", venv / BIN_DIR / "python", "--quiet", *project, *requirements) != 0:
+        sys.exit(f"dev.py: installing into {venv.relative_to(ROOT)} failed")
+    stamp.write_text(wanted + "\n")
 
 
 def ensure_venv() -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted:
-        return
-    steps = [
-        (sys.executable, "-m", "venv", VENV),
-        (BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"),
-        (BIN / "uv", "pip", "install", "--python", BIN / "python", "--quiet", "-e", ".[dev]"),
-    ]
-    for step in steps:
-        if sh(*step) != 0:
-            sys.exit(f"dev.py: setting up {VENV.name} failed")
-    STAMP.write_text(wanted + "\n")
+    ensure_uv()
+    install(VENV, airflow_requirements(DEFAULT_AIRFLOW))
+
+
+# ---------------------------------------------------------------------------------------- pythons
+
+
+def _python_version(exe: str | Path) -> str | None:
+    try:
+        out = subprocess.run(
+            [str(exe), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def find_python(version: str) -> str:
+    """An interpreter of ``version`` (e.g. "3.10"): this one, one on PATH, or one of pyenv's."""
+    if version == THIS_PYTHON:
+        return sys.executable
+    candidates: list[str] = []
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(on_path)
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    if shutil.which("pyenv"):
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            pyenv_root = out.stdout.strip()
+    found = glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*", "bin", f"python{version}"))
+    candidates.extend(sorted(found, key=lambda p: [int(x) for x in Path(p).parts[-3].split(".") if x.isdigit()])[::-1])
+    for candidate in candidates:  # a pyenv shim on PATH fails when that version is not selected
+        if _python_version(candidate) == version:
+            return candidate
+    return version  # uv's own discovery is the last resort
+
+
+# ---------------------------------------------------------------------------------------- matrix
+
+
+def parse_leg_spec(spec: str) -> tuple[str, str]:
+    """ "3.0" -> ("3.0", the minor's Python); "3.0-py3.12" -> ("3.0", "3.12")."""
+    minor, _, python = spec.partition("-py")
+    if minor not in AIRFLOWS:
+        sys.exit(f"dev.py: unknown Airflow minor {minor!r}; known: {', '.join(AIRFLOWS)}")
+    return minor, python or AIRFLOWS[minor][2]
+
+
+def matrix_venv(minor: str, python: str) -> Path:
+    venv = VENVS / f"airflow-{minor}-py{python}"
+    interpreter = find_python(python)
+    fresh = (venv / BIN_DIR / "python").exists() and _python_version(venv / BIN_DIR / "python") == python
+    if not fresh and sh(UV, "venv", "--quiet", "--clear", "-p", interpreter, venv) != 0:
+        sys.exit(f"dev.py: no Python {python} for {venv.relative_to(ROOT)} (try `pyenv install {python}`)")
+    install(venv, airflow_requirements(minor))
+    return venv
+
+
+def fmt(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def matrix(args: list[str]) -> int:
+    pytest_args: list[str] = []
+    if "--" in args:
+        at = args.index("--")
+        args, pytest_args = args[:at], args[at + 1 :]
+    legs = list(LEGS)
+    if "--legs" in args:
+        at = args.index("--legs")
+        legs = args[at + 1].split(",")
+        args = args[:at] + args[at + 2 :]
+        unknown = set(legs) - set(LEGS)
+        if unknown:
+            sys.exit(f"dev.py: unknown legs {sorted(unknown)}; known: {', '.join(LEGS)}")
+    specs = [parse_leg_spec(a) for a in args] or [parse_leg_spec(m) for m in AIRFLOWS]
+    results: list[tuple[str, str, int, float]] = []
+    started = time.monotonic()
+    for minor, python in specs:
+        release = AIRFLOWS[minor][0]
+        label = f"Airflow {release} / Python {python}"
+        print(f"\n=== {label}: venv", flush=True)
+        t0 = time.monotonic()
+        venv = matrix_venv(minor, python)
+        results.append((label, "venv", 0, time.monotonic() - t0))
+        for leg in legs:
+            print(f"\n=== {label}: {leg}", flush=True)
+            t0 = time.monotonic()
+            rc = sh(venv / BIN_DIR / "python", "-m", "pytest", *LEGS[leg], *pytest_args)
+            elapsed = time.monotonic() - t0
+            results.append((label, leg, rc, elapsed))
+            print(f"=== {label}: {leg} {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {fmt(elapsed)}", flush=True)
+    print("\n=== matrix summary")
+    for label, leg, rc, elapsed in results:
+        print(f"  {label:<32} {leg:<5} {'ok    ' if rc == 0 else 'FAILED'} {fmt(elapsed):>9}")
+    print(f"  total {fmt(time.monotonic() - started)}", flush=True)
+    return 1 if any(rc for _, _, rc, _ in results) else 0
+
+
+# ---------------------------------------------------------------------------------------- package
+
+
+def package() -> int:
+    """Build, check metadata, install the wheel beside the oldest Airflow, and see Airflow find it."""
+    started = time.monotonic()
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    if sh(UV, "build", "--quiet", "--out-dir", dist) != 0:
+        return 1
+    wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        print(f"dev.py: expected one wheel and one sdist in dist/, found {[p.name for p in dist.iterdir()]}")
+        return 1
+    if sh(BIN / "twine", "check", "--strict", *wheels, *sdists) != 0:
+        return 1
+    if sh(BIN / "python", "-c", _CHECK_ARTIFACTS, wheels[0], sdists[0]) != 0:
+        return 1
+
+    minor = OLDEST_AIRFLOW
+    release, _, python = AIRFLOWS[minor]
+    with tempfile.TemporaryDirectory(prefix="axiom-wheel-check-") as tmp:
+        venv = Path(tmp) / "venv"
+        home = Path(tmp) / "airflow-home"
+        if sh(UV, "venv", "--quiet", "-p", find_python(python), venv) != 0:
+            return 1
+        py = venv / BIN_DIR / "python"
+        # The wheel and the oldest supported Airflow with its pins, nothing else: the wheel's own
+        # dependencies must resolve from PyPI.
+        if sh(UV, "pip", "install", "--quiet", "--python", py, wheels[0], *airflow_requirements(minor)) != 0:
+            return 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+        listed = subprocess.run(
+            [str(venv / BIN_DIR / "airflow"), "providers", "list", "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp,
+            timeout=300,
+        )
+        print(f"+ airflow providers list (Airflow {release}, Python {python}): exit {listed.returncode}")
+        try:  # the JSON table is one line among Airflow's log lines
+            table = next(line for line in listed.stdout.splitlines() if line.startswith("[{"))
+            providers = {p["package_name"]: p for p in json.loads(table)}
+        except (StopIteration, ValueError):
+            print(listed.stdout[-3000:], listed.stderr[-3000:])
+            return 1
+        ours = providers.get("airflow-provider-axiom")
+        if not ours:
+            print(f"dev.py: airflow providers list does not show airflow-provider-axiom: {sorted(providers)}")
+            print(listed.stderr[-3000:])
+            return 1
+        print(f"  found {ours}")
+        if sh(venv / BIN_DIR / "axiom-emulator", "--help", cwd=Path(tmp)) != 0:
+            return 1
+        # The installed copy is the one imported, with its type marker.
+        if sh(py, "-c", _CHECK_INSTALLED, cwd=Path(tmp), env=env) != 0:
+            return 1
+    print(f"=== package checked in {fmt(time.monotonic() - started)}: {wheels[0].name}, {sdists[0].name}", flush=True)
+    return 0
+
+
+_CHECK_ARTIFACTS = """
+import sys, tarfile, zipfile, re
+wheel, sdist = sys.argv[1], sys.argv[2]
+names = zipfile.ZipFile(wheel).namelist()
+init = open("airflow_provider_axiom/__init__.py").read()
+version = re.search(r'__version__ = "([^"]+)"', init).group(1)
+assert f"-{version}-" in wheel, (wheel, version)
+for needed in ("airflow_provider_axiom/py.typed", "airflow_provider_axiom/testing/emulator/scenarios/demo.yaml"):
+    assert needed in names, f"{needed} is not in the wheel"
+assert not [n for n in names if n.startswith(("tests/", "example_dags/"))], "tests in the wheel"
+meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+assert f"Version: {version}" in meta
+members = tarfile.open(sdist).getnames()
+for needed in ("py.typed", "README.md", "pyproject.toml", "example_dags/"):
+    assert any(needed in m for m in members), f"{needed} is not in the sdist"
+junk = [m for m in members if any(part in m for part in ("/.venv", "/.artifacts", "__pycache__", "/dist/", "/.git/"))]
+assert not junk, junk
+print(f"wheel: {len(names)} files, version {version}, py.typed present; sdist: {len(members)} members")
+"""
+
+_CHECK_INSTALLED = """
+import importlib, importlib.metadata, importlib.resources, airflow, airflow_provider_axiom as pkg
+assert "site-packages" in pkg.__file__, pkg.__file__
+assert importlib.resources.files(pkg).joinpath("py.typed").is_file()
+assert importlib.metadata.version("airflow-provider-axiom") == pkg.__version__
+for kind in ("hooks", "operators", "sensors", "triggers"):
+    importlib.import_module(f"airflow_provider_axiom.{kind}.axiom")
+print(f"imported {pkg.__version__} from the wheel beside Airflow {airflow.__version__}")
+"""
+
+
+# ---------------------------------------------------------------------------------------- main
 
 
 def lint() -> int:
@@ -61,6 +321,15 @@ def unit(*args: str) -> int:
     return sh(BIN / "python", "-m", "pytest", *args)
 
 
+def test(args: list[str]) -> int:
+    t0 = time.monotonic()
+    rc = lint() or typecheck() or unit(*args)
+    release = AIRFLOWS[DEFAULT_AIRFLOW][0]
+    outcome = "passed" if rc == 0 else "FAILED"
+    print(f"=== test (Airflow {release} / Python {THIS_PYTHON}) {outcome} in {fmt(time.monotonic() - t0)}", flush=True)
+    return rc
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 10):  # noqa: UP036 -- say so instead of failing obscurely
         sys.exit("dev.py: Python >= 3.10 is needed")
@@ -68,7 +337,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "venv": lambda: 0,
         "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
-        "test": lambda: lint() or typecheck() or unit(*args),
+        "test": lambda: test(args),
         "lint": lint,
         "typecheck": typecheck,
         "unit": lambda: unit(*args),
@@ -76,6 +345,8 @@ def main(argv: list[str]) -> int:
             sh(BIN / "python", "benchmarks/emulator_load.py") or sh(BIN / "python", "benchmarks/trigger_fanout.py")
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
+        "matrix": lambda: matrix(args),
+        "package": package,
     }
     if command not in commands:
         print(__doc__)

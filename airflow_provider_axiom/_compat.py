@@ -60,8 +60,15 @@ async def get_connection_async(conn_id: str, hook: Any) -> Any:
 
 async def get_extra_async(conn: Any) -> dict[str, Any]:
     """The connection's extra as a dict, without a sync supervisor call inside the event loop."""
-    from airflow.providers.common.compat.connection import get_async_extra_dejson
+    try:
+        from airflow.providers.common.compat.connection import get_async_extra_dejson
+    except ImportError:  # common-compat < 1.21; 1.20 is the newest that installs on Python 3.10
+        if hasattr(conn, "aextra_dejson"):
+            return dict(await conn.aextra_dejson())
+        from asgiref.sync import sync_to_async
 
+        # as common-compat does: the sync call blocks on the supervisor in a worker thread, not the loop
+        return dict(await sync_to_async(lambda: conn.extra_dejson)())
     return dict(await get_async_extra_dejson(conn))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_axiom._compat import AIRFLOW_V_3_1_PLUS
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,7 +20,10 @@ EXPECTED = {"example_axiom_trigger_and_wait", "example_axiom_trigger_then_sensor
 
 
 def test_parsing_the_example_dags_makes_no_network_call(monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag
 
     def no_network(*args, **kwargs):
         raise AssertionError(f"network access while parsing DAGs: {args!r}")
@@ -102,6 +106,12 @@ def test_trigger_then_sensor(migrated_db):
 
 
 @pytest.mark.airflow_db
+@pytest.mark.xfail(
+    not AIRFLOW_V_3_1_PLUS,
+    reason="Airflow 3.0 keeps next_method when a deferred task goes up for retry, so the retry resumes at "
+    "execute_complete with the failed run's event and never starts a new run",
+    strict=True,
+)
 def test_error_handling(migrated_db):
     with AxiomEmulator("demo", speed=30) as emulator:
         # transient faults on the way: the export still succeeds

@@ -8,7 +8,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import (
@@ -565,7 +565,7 @@ async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
 
 @pytest.mark.parametrize("soft_fail", [False, True])
 def test_sensor_poke_mode_timeout_stops_the_run(axiom_emulator, soft_fail):
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
     hook = AxiomHook()
     started = hook.trigger_automation("Long crawl")

@@ -57,9 +57,12 @@ def test_discovered_by_the_providers_manager():
     assert "airflow_provider_axiom.triggers.axiom.AxiomRunTrigger" in {t.trigger_class_name for t in pm.trigger} or any(
         "airflow_provider_axiom.triggers.axiom" in t.trigger_class_name for t in pm.trigger
     )
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    try:  # 3.2+; ProvidersManager().hooks is deprecated there
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    hooks = ProvidersManagerTaskRuntime().hooks
+        hooks = ProvidersManagerTaskRuntime().hooks
+    except ImportError:
+        hooks = pm.hooks
     assert hooks["axiom"].hook_class_name == "airflow_provider_axiom.hooks.axiom.AxiomHook"
 
 

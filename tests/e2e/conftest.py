@@ -11,6 +11,7 @@ the components get, and set anew.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -171,6 +172,9 @@ class AirflowUnderTest:
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__CORE__TEST_CONNECTION="Enabled",
+            # connections saved in the UI are encrypted with it
+            AIRFLOW__CORE__FERNET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(self.port),
@@ -268,6 +272,15 @@ class AirflowUnderTest:
             return None
         return response.json() if response.status_code == 200 else None
 
+    def authenticate(self) -> None:
+        """Send a token with every REST call: before 3.3 "all admins" lets the UI in, not the API.
+
+        The simple auth manager hands out an admin token without credentials in that mode.
+        """
+        response = self.http.get(f"{self.base_url}/auth/token", timeout=15.0)
+        assert response.is_success, f"GET /auth/token -> {response.status_code}: {response.text[:500]}"
+        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
     def wait_until_ready(self, dag_ids: list[str]) -> None:
         def healthy() -> bool:
             health = self.health()
@@ -279,6 +292,7 @@ class AirflowUnderTest:
             )
 
         wait_for("the Airflow components to be healthy", healthy, timeout=STARTUP_TIMEOUT, on_timeout=self.diagnostics)
+        self.authenticate()
 
         def parsed() -> bool:
             errors = self.api("GET", "/importErrors")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_axiom._compat import TRIGGER_ON_KILL
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.e2e.conftest import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_dags import INPUT_ROWS, TASK_ID
@@ -103,6 +104,11 @@ def test_deferred_run_succeeds_through_the_real_triggerer(airflow_e2e: AirflowUn
     assert "Trigger fired event" in trigger_log.read_text() or "trigger completed" in trigger_log.read_text()
 
 
+@pytest.mark.skipif(
+    not TRIGGER_ON_KILL,
+    reason="needs Airflow >= 3.3: older triggerers cancel a trigger the same way for a kill and a restart, "
+    "so the provider never stops a run from the triggerer there",
+)
 def test_marking_the_deferred_task_failed_stops_the_remote_run(airflow_e2e: AirflowUnderTest, emulator: AxiomEmulator):
     dag_id, name = "e2e_axiom_mark_failed", "E2E long export"
     run_id = airflow_e2e.trigger_dag(dag_id)
