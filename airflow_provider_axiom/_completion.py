@@ -109,6 +109,19 @@ def _event(ref: RunRef, triggered_at: Any, status: str, message: str, **extra: A
     }
 
 
+def stale_event(context: Any, event: Any) -> bool:
+    """Whether ``event`` belongs to an earlier try of the task.
+
+    Airflow 3.0 does not clear a deferred task's resume point when the task goes up for retry, so
+    the retry starts at ``execute_complete`` with the previous try's event. Such an event must not
+    decide the new try: it starts over with ``execute``.
+    """
+    ti = context.get("ti") if isinstance(context, dict) else None
+    attempt = event.get("attempt") if isinstance(event, dict) else None
+    try_number = getattr(ti, "try_number", None)
+    return isinstance(attempt, int) and isinstance(try_number, int) and attempt != try_number
+
+
 def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
     """Turn a wait's event into the task's result, or raise. Unknown events fail closed.
 

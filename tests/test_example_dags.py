@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_axiom._compat import AIRFLOW_V_3_1_PLUS
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,12 +105,6 @@ def test_trigger_then_sensor(migrated_db):
 
 
 @pytest.mark.airflow_db
-@pytest.mark.xfail(
-    not AIRFLOW_V_3_1_PLUS,
-    reason="Airflow 3.0 keeps next_method when a deferred task goes up for retry, so the retry resumes at "
-    "execute_complete with the failed run's event and never starts a new run",
-    strict=True,
-)
 def test_error_handling(migrated_db):
     with AxiomEmulator("demo", speed=30) as emulator:
         # transient faults on the way: the export still succeeds

@@ -239,3 +239,22 @@ def test_a_lost_trigger_answer_with_late_registration_never_starts_a_second_run(
         assert result.recovered
         assert len(runs(axiom_emulator, "Scrape product prices")) == attempt + 1  # one run per trigger
         axiom_emulator.advance(60)
+
+
+def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
+    """Airflow 3.0 resumes a deferred task's retry at execute_complete with the failed try's event."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    time = EmulatedTime(axiom_emulator)
+    first_ti, retry_ti = FakeTI(), FakeTI()
+    first_ti.try_number, retry_ti.try_number = 1, 2  # type: ignore[attr-defined]
+    op = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    trigger = defer(op, {"ti": first_ti})
+    assert trigger.attempt == 1
+    trigger.hook = time.hook()
+    failed = asyncio.run(first_event(trigger))
+    assert failed["status"] == "failure" and failed["attempt"] == 1
+    retry = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    with pytest.raises(TaskDeferred):  # the retry triggers a new run and defers, instead of failing again
+        retry.execute_complete({"ti": retry_ti}, failed)
+    assert len(runs(axiom_emulator, "Broken checkout flow")) == 2

@@ -17,6 +17,7 @@ from airflow_provider_axiom._completion import (
     look_once,
     output_once,
     run_summary,
+    stale_event,
     stop_remote_run,
     wait_for_run,
 )
@@ -169,6 +170,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
                     max_consecutive_errors=self.max_consecutive_errors,
+                    attempt=getattr(context.get("ti"), "try_number", None),
                 ),
                 method_name="execute_complete",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),
@@ -248,6 +250,9 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
+        if stale_event(context, event):
+            self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
+            return self.execute(context)
         try:
             return complete_from_event(event, stop=self._stop)
         finally:

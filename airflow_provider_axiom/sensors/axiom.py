@@ -23,6 +23,7 @@ from airflow_provider_axiom._completion import (
     look_once,
     output_once,
     run_summary,
+    stale_event,
     stop_remote_run,
 )
 from airflow_provider_axiom._protocol import to_datetime, validate_name
@@ -140,6 +141,7 @@ class AxiomRunSensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 max_poll_interval=float(self.poke_interval),
                 max_consecutive_errors=self.max_consecutive_errors,
+                attempt=getattr(context.get("ti"), "try_number", None),
             ),
             method_name="execute_complete",
             timeout=defer_timeout(timeout),
@@ -155,6 +157,8 @@ class AxiomRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
+        if stale_event(context, event):
+            return self.execute(context)
         return complete_from_event(event, stop=lambda url, name: self._stop("timeout"))
 
     def _stop(self, why: str) -> bool:

@@ -38,6 +38,8 @@ class AxiomRunTrigger(BaseTrigger):
     :param max_poll_interval: kept for compatibility; the tick no longer grows with time, and slows
         down only when the key's rate limit is reached.
     :param max_consecutive_errors: transient failures in a row tolerated before an ``error`` event.
+    :param attempt: the task's try number when it deferred, echoed in the event (Airflow 3.0 resumes a
+        retry at ``execute_complete`` with the previous try's event; this tells the two apart).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class AxiomRunTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
         max_consecutive_errors: int = 5,
+        attempt: int | None = None,
     ) -> None:
         super().__init__()
         self.automation_name = automation_name
@@ -65,6 +68,7 @@ class AxiomRunTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.max_consecutive_errors = int(max_consecutive_errors)
+        self.attempt = attempt
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -80,6 +84,7 @@ class AxiomRunTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "attempt": self.attempt,
             },
         )
 
@@ -110,7 +115,7 @@ class AxiomRunTrigger(BaseTrigger):
             }
         finally:
             await self.hook.aclose()
-        yield TriggerEvent(event)
+        yield TriggerEvent({**event, "attempt": self.attempt})
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run."""
