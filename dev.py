@@ -7,7 +7,7 @@ Commands:
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
-  bench      the benchmarks (they print figures)
+  bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
   matrix     the suite on every supported Airflow minor, each in its own venv, in three legs (unit
@@ -344,7 +344,7 @@ def main(argv: list[str]) -> int:
         "typecheck": typecheck,
         "unit": lambda: unit(*args),
         "bench": lambda: (
-            sh(BIN / "python", "benchmarks/emulator_load.py") or sh(BIN / "python", "benchmarks/trigger_fanout.py")
+            sh(BIN / "python", "benchmarks/emulator_load.py") or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
         "matrix": lambda: matrix(args),
