@@ -344,7 +344,8 @@ def main(argv: list[str]) -> int:
         "typecheck": typecheck,
         "unit": lambda: unit(*args),
         "bench": lambda: (
-            sh(BIN / "python", "benchmarks/emulator_load.py") or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
+            sh(BIN / "python", "benchmarks/emulator_load.py")
+            or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
         "matrix": lambda: matrix(args),

@@ -4,9 +4,10 @@ The API allows 100 calls per rolling minute per key, across every endpoint, and 
 stamps calls on arrival and may count refused ones too. So the limiter never releases a window's
 worth at once: calls are spaced ``60 / budget`` seconds apart, where ``budget`` keeps a margin
 below the configured rate. A 429 seen by any user of the key in this process halves the key's pace
-(at most once every few seconds, never below a tenth; it pauses briefly, or for ``Retry-After``);
-successful calls bring it back gradually. Several processes sharing
-a key therefore converge on a share of the budget instead of taking turns at 429s.
+(at most once every few seconds, never below a tenth) and pauses it (for ``Retry-After``, or for
+2 s doubling with each 429 in a row); calls that succeed bring the pace back over about two
+minutes. Several processes sharing a key therefore converge on a share of the budget instead of
+taking turns at 429s.
 
 Reservations never block inside the lock: a caller gets the delay it must wait and sleeps with its
 own sleep (``time.sleep`` or ``asyncio.sleep``), which is what lets one limiter serve both transports.
@@ -27,9 +28,13 @@ MARGIN = 0.85
 #: :data:`RECOVERY` of the ceiling back.
 DECREASE_EVERY = 5.0
 FLOOR = 0.1
-RECOVERY = 0.05
-#: Pause of the whole key after a 429 without ``Retry-After``: lets the server's window drain.
+#: Seconds of calls without a 429 to climb back from nothing to the ceiling (linear): slow enough
+#: that processes sharing a key settle below the limit instead of overshooting it again at once.
+RECOVERY_SECONDS = 120.0
+#: Pause of the whole key after a 429 without ``Retry-After``: 2 s, doubling with each 429 in a row
+#: up to a minute, so that a server which counts refused calls sees its window drain.
 PAUSE = 2.0
+MAX_PAUSE = 60.0
 
 
 class RateLimiter:
@@ -54,6 +59,8 @@ class RateLimiter:
         self._next = float("-inf")  # the earliest time the next call may go
         self._paused_until = float("-inf")
         self._last_decrease = float("-inf")
+        self._refusals = 0  # 429s in a row
+        self._last_success = float("-inf")
 
     @property
     def ceiling(self) -> float:
@@ -89,13 +96,21 @@ class RateLimiter:
             if now - self._last_decrease >= DECREASE_EVERY:
                 self._rate = max(self.ceiling * FLOOR, 1.0, self._rate / 2)
                 self._last_decrease = now
-            self._paused_until = max(self._paused_until, now + (retry_after or PAUSE))
+            self._refusals += 1
+            pause = retry_after or min(MAX_PAUSE, PAUSE * 2 ** (self._refusals - 1))
+            self._paused_until = max(self._paused_until, now + pause)
             self._next = max(self._next, self._paused_until)
 
     def succeeded(self) -> None:
-        """A call went through: recover the pace additively, up to the ceiling."""
+        """A call went through: recover the pace linearly with time, up to the ceiling."""
         with self._lock:
-            self._rate = min(self.ceiling, self._rate + self.ceiling * RECOVERY)
+            now = self._clock()
+            self._refusals = 0
+            # only the time between successes counts, and only while calls keep succeeding
+            since = min(now - self._last_success, DECREASE_EVERY * 2) if self._last_success > float("-inf") else 0.0
+            self._last_success = now
+            if self._rate < self.ceiling and since > 0:
+                self._rate = min(self.ceiling, self._rate + self.ceiling * since / RECOVERY_SECONDS)
 
     def lower_limit(self, per_minute: int) -> None:
         """Adopt a lower limit (the lowest any user of this key asked for wins)."""

@@ -482,7 +482,10 @@ def _event_problem(payload: dict[str, Any], run: dict[str, Any], same_name: bool
 
 def role_storm(args: argparse.Namespace) -> dict[str, Any]:
     _airflow_env()
-    _set_connection(args.base_url)
+    if args.share:  # each process configured with its share of the key, as the README advises
+        _set_connection(args.base_url, rate_limit_per_minute=args.share)
+    else:
+        _set_connection(args.base_url)
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
     outcomes: list[str] = []
@@ -562,7 +565,7 @@ def run_case(args: argparse.Namespace, n: int, same: bool, ready: threading.Even
     return {"case": "one name" if same else "N names", "n": n, **procs}
 
 
-def run_storm(args: argparse.Namespace, procs: int) -> dict[str, Any]:
+def run_storm(args: argparse.Namespace, procs: int, share: int = 0) -> dict[str, Any]:
     count = args.storm
     print(f"-- storm: {count} triggers from {'threads of one process' if procs == 1 else f'{procs} processes'}")
     with EmulatorProcess(storm_scenario(count)) as emu:
@@ -572,7 +575,7 @@ def run_storm(args: argparse.Namespace, procs: int) -> dict[str, Any]:
 
         def worker(i: int) -> None:
             child = ["--role", "storm", "--base-url", emu.base_url, "--admin", emu.admin, "--n", str(shares[i])]
-            child += ["--go", str(go), "--cap", str(args.storm_cap)]
+            child += ["--go", str(go), "--cap", str(args.storm_cap), "--share", str(share)]
             try:
                 results[i] = _run_child(child, timeout=args.storm_cap + 120)
             except Exception as exc:
@@ -595,6 +598,7 @@ def run_storm(args: argparse.Namespace, procs: int) -> dict[str, Any]:
     viewer_urls = {r["viewer_url"] for r in runs}
     return {
         "procs": procs,
+        "share": share,
         "calls": count,
         "started": len(runs),
         "ok": len(claimed),
@@ -654,6 +658,8 @@ def table(cases: list[dict[str, Any]], storms: list[dict[str, Any]], args: argpa
         ]
         for s in storms:
             where = "threads, 1 process" if s["procs"] == 1 else f"{s['procs']} processes"
+            if s.get("share"):
+                where += f", rate_limit_per_minute {s['share']} each"
             errors = sum(s["errors"].values())
             detail = ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items()))
             unfinished = f"; {s['unfinished']} unfinished at {args.storm_cap:g} s" if s["unfinished"] else ""
@@ -729,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-name-case", dest="same_name_case", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--go", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--share", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.role:
@@ -750,6 +757,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def all_storms() -> None:
         storms.extend(run_storm(args, procs) for procs in storm_plan)
+        if args.storm_procs > 1 and storm_plan:  # and with each process set to its share of the key
+            storms.append(run_storm(args, args.storm_procs, share=LIMIT // args.storm_procs))
 
     if args.sequential:
         cases = [run_case(args, n, same) for n, same in plan]

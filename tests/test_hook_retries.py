@@ -296,7 +296,19 @@ def test_a_429_halves_the_pace_and_honours_retry_after():
     limiter.penalize()  # a second 429 of a call already in flight: no second halving
     assert limiter.rate == pytest.approx(30)
     limiter.succeeded()
-    assert limiter.rate == pytest.approx(33)  # successes bring the pace back additively (5 % of 60)
+    clock.t += 6
+    limiter.succeeded()  # 6 s of calls going through: 6 / 120 of the ceiling comes back
+    assert limiter.rate == pytest.approx(30 + 60 * 6 / 120)
+
+
+def test_429s_in_a_row_pause_the_key_longer_each_time():
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    limiter.penalize()
+    assert limiter.reserve() == pytest.approx(2)
+    clock.t += 2
+    limiter.penalize()  # refused again: 4 s this time
+    assert limiter.reserve() == pytest.approx(4)
 
 
 def test_a_reservation_never_passes_a_deadline():
