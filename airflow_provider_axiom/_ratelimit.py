@@ -3,7 +3,9 @@
 The API allows 100 calls per rolling minute per key, across every endpoint, and a strict server
 stamps calls on arrival and may count refused ones too. So the limiter never releases a window's
 worth at once: calls are spaced ``60 / budget`` seconds apart, where ``budget`` keeps a margin
-below the configured rate. A 429 seen by any user of the key in this process halves the key's pace
+below the configured rate. The first 429 seen by any user of the key in this process sets the
+key's pace to what the server let this process do over the last window (its share, when other
+processes use the key too), and further 429s halve it
 (at most once every few seconds, never below a tenth) and pauses it (for ``Retry-After``, or for
 2 s doubling with each 429 in a row); calls that succeed bring the pace back over about two
 minutes. Several processes sharing a key therefore converge on a share of the budget instead of
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 WINDOW_SECONDS = 60.0
@@ -61,6 +64,7 @@ class RateLimiter:
         self._last_decrease = float("-inf")
         self._refusals = 0  # 429s in a row
         self._last_success = float("-inf")
+        self._successes: deque[float] = deque()  # when calls went through, over the last window
 
     @property
     def ceiling(self) -> float:
@@ -94,7 +98,15 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             if now - self._last_decrease >= DECREASE_EVERY:
-                self._rate = max(self.ceiling * FLOOR, 1.0, self._rate / 2)
+                floor = max(self.ceiling * FLOOR, 1.0)
+                if self._refusals == 0:
+                    # The first 429 after calls went through: what the server let this process do in
+                    # the last window is its share of the key (other processes took the rest).
+                    self._forget_before(now - self.window)
+                    share = len(self._successes) * self.margin
+                    self._rate = max(floor, min(self._rate / 2, share))
+                else:
+                    self._rate = max(floor, self._rate / 2)
                 self._last_decrease = now
             self._refusals += 1
             pause = retry_after or min(MAX_PAUSE, PAUSE * 2 ** (self._refusals - 1))
@@ -106,11 +118,17 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._refusals = 0
+            self._successes.append(now)
+            self._forget_before(now - self.window)
             # only the time between successes counts, and only while calls keep succeeding
             since = min(now - self._last_success, DECREASE_EVERY * 2) if self._last_success > float("-inf") else 0.0
             self._last_success = now
             if self._rate < self.ceiling and since > 0:
                 self._rate = min(self.ceiling, self._rate + self.ceiling * since / RECOVERY_SECONDS)
+
+    def _forget_before(self, moment: float) -> None:
+        while self._successes and self._successes[0] < moment:
+            self._successes.popleft()
 
     def lower_limit(self, per_minute: int) -> None:
         """Adopt a lower limit (the lowest any user of this key asked for wins)."""

@@ -289,6 +289,8 @@ def test_rate_limiter_keeps_a_margin_below_the_configured_rate():
 def test_a_429_halves_the_pace_and_honours_retry_after():
     clock = Clock()
     limiter = RateLimiter(60, margin=1.0, clock=clock)
+    for _ in range(40):  # 40 calls went through this minute: more than half the pace
+        limiter.succeeded()
     limiter.reserve()
     limiter.penalize(retry_after=10)
     assert limiter.reserve() == pytest.approx(10)  # paused until Retry-After
@@ -301,9 +303,22 @@ def test_a_429_halves_the_pace_and_honours_retry_after():
     assert limiter.rate == pytest.approx(30 + 60 * 6 / 120)
 
 
+def test_the_first_429_sets_the_pace_to_what_this_process_got_through():
+    """Four processes at full pace on one key each get about a quarter through: that is their share."""
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    for _ in range(15):
+        limiter.succeeded()
+        clock.t += 2
+    limiter.penalize()
+    assert limiter.rate == pytest.approx(15)
+
+
 def test_429s_in_a_row_pause_the_key_longer_each_time():
     clock = Clock()
     limiter = RateLimiter(60, margin=1.0, clock=clock)
+    for _ in range(60):
+        limiter.succeeded()
     limiter.penalize()
     assert limiter.reserve() == pytest.approx(2)
     clock.t += 2

@@ -86,9 +86,9 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
 
 
 def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
-    from airflow_provider_axiom import _completion
+    from airflow_provider_axiom._completion import poller
 
-    monkeypatch.setattr(_completion, "MAX_REPORT_WINDOW", 500)  # the widest read, smaller to keep this quick
+    monkeypatch.setattr(poller, "MAX_REPORT_WINDOW", 500)  # the widest read, smaller to keep this quick
     axiom_emulator.load_scenario(
         {
             **SCENARIO,

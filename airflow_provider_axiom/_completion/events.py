@@ -1,0 +1,108 @@
+"""The event contract between the trigger (or the worker-side wait) and the task: what it holds, what it means."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow_provider_axiom._protocol import iso
+from airflow_provider_axiom._runs import RunObservation, RunRef
+from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
+
+#: The event statuses the trigger yields; ``execute_complete`` fails closed on anything else.
+EVENT_STATUSES = ("success", "failure", "timeout", "error")
+#: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
+DEFER_BACKSTOP = timedelta(minutes=10)
+
+
+def run_summary(ref: RunRef, obs: RunObservation, *, data: dict[str, Any] | None, triggered_at: Any) -> dict[str, Any]:
+    """The JSON-serialisable result the operator and sensor return (their XCom ``return_value``)."""
+    report = obs.report
+    return {
+        "automation_name": ref.automation_name,
+        "status": report.status if report else obs.raw_status,
+        "viewer_url": ref.viewer_url,
+        "run_id": ref.run_id,
+        "triggered_at": iso(triggered_at),
+        "started_at": iso(report.created_at if report else ref.created_at),
+        "finished_at": iso(report.updated_at if report else None),
+        "description": report.description if report else None,
+        "data": data,
+    }
+
+
+def failure_error(summary: dict[str, Any]) -> AxiomRunFailedError:
+    """The error for a run that ended in ``Failure``, with the report's description and viewer link."""
+    return AxiomRunFailedError(
+        f"axiom.ai run of {summary['automation_name']!r} failed",
+        description=summary.get("description"),
+        viewer_url=summary.get("viewer_url"),
+        automation_name=summary.get("automation_name"),
+    )
+
+
+def timeout_error(what: str, stopped: bool) -> AxiomRunTimeoutError:
+    """The error for a run that outlived the task's timeout, saying whether it was stopped."""
+    return AxiomRunTimeoutError(
+        f"{what}; " + ("the run was asked to stop" if stopped else "the run could not be stopped")
+    )
+
+
+def defer_timeout(remaining: timedelta) -> timedelta:
+    """``defer(timeout=...)``: a plain timedelta (workers msgpack-encode it; pendulum's Duration is refused)."""
+    return timedelta(seconds=(remaining + DEFER_BACKSTOP).total_seconds())
+
+
+def event(ref: RunRef, triggered_at: Any, status: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": status,
+        "message": message,
+        "automation_name": ref.automation_name,
+        "viewer_url": ref.viewer_url,
+        "triggered_at": iso(triggered_at),
+        **extra,
+    }
+
+
+def stale_event(context: Any, event: Any) -> bool:
+    """Whether ``event`` belongs to an earlier try of the task.
+
+    Airflow 3.0 does not clear a deferred task's resume point when the task goes up for retry, so
+    the retry starts at ``execute_complete`` with the previous try's event. Such an event must not
+    decide the new try: it starts over with ``execute``.
+    """
+    ti = context.get("ti") if isinstance(context, dict) else None
+    attempt = event.get("attempt") if isinstance(event, dict) else None
+    try_number = getattr(ti, "try_number", None)
+    return isinstance(attempt, int) and isinstance(try_number, int) and attempt != try_number
+
+
+def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
+    """Turn a wait's event into the task's result, or raise. Unknown events fail closed.
+
+    ``stop(viewer_url, name)`` is called for a ``timeout`` event and says whether the run was stopped.
+    """
+    from airflow_provider_axiom import exceptions
+
+    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+        raise AxiomApiError(
+            f"unexpected event from the axiom.ai trigger: {event!r}", hint="This is a bug; please report it"
+        )
+    status = event["status"]
+    name = event.get("automation_name") or "?"
+    summary = event.get("summary") or {}
+    if status == "success":
+        return dict(summary)
+    if status == "failure":
+        raise failure_error({"automation_name": name, "viewer_url": event.get("viewer_url"), **summary})
+    if status == "timeout":
+        stopped = bool(stop(event.get("viewer_url"), name)) if stop else False
+        raise timeout_error(str(event.get("message")), stopped)
+    cls = getattr(exceptions, str(event.get("error_class")), None)
+    if not (isinstance(cls, type) and issubclass(cls, AxiomError)):
+        cls = AxiomApiError
+    raise cls(
+        str(event.get("message") or "the axiom.ai trigger reported an error"),
+        status_code=event.get("status_code"),
+        hint="",
+    )
