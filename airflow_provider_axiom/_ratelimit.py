@@ -5,11 +5,11 @@ stamps calls on arrival and may count refused ones too. So the limiter never rel
 worth at once: calls are spaced ``60 / budget`` seconds apart, where ``budget`` keeps a margin
 below the configured rate. The first 429 seen by any user of the key in this process sets the
 key's pace to what the server let this process do over the last window (its share, when other
-processes use the key too), and further 429s halve it
-(at most once every few seconds, never below a tenth) and pauses it (for ``Retry-After``, or for
-2 s doubling with each 429 in a row); calls that succeed bring the pace back over about two
-minutes. Several processes sharing a key therefore converge on a share of the budget instead of
-taking turns at 429s.
+processes use the key too, never below a tenth of the ceiling) and pauses it (for ``Retry-After``,
+or for 2 s doubling with each 429 in a row); slots reserved before a 429 are void, so their callers
+reserve again at the new pace. Calls that succeed bring the pace back over about two minutes.
+Several processes sharing a key therefore converge on a share of the budget instead of taking
+turns at 429s.
 
 Reservations never block inside the lock: a caller gets the delay it must wait and sleeps with its
 own sleep (``time.sleep`` or ``asyncio.sleep``), which is what lets one limiter serve both transports.
@@ -65,6 +65,8 @@ class RateLimiter:
         self._refusals = 0  # 429s in a row
         self._last_success = float("-inf")
         self._successes: deque[float] = deque()  # when calls went through, over the last window
+        #: Bumped by every 429: a caller whose slot was reserved before must reserve again.
+        self.generation = 0
 
     @property
     def ceiling(self) -> float:
@@ -97,21 +99,21 @@ class RateLimiter:
         """
         with self._lock:
             now = self._clock()
-            if now - self._last_decrease >= DECREASE_EVERY:
-                floor = max(self.ceiling * FLOOR, 1.0)
-                if self._refusals == 0:
-                    # The first 429 after calls went through: what the server let this process do in
-                    # the last window is its share of the key (other processes took the rest).
-                    self._forget_before(now - self.window)
-                    share = len(self._successes) * self.margin
-                    self._rate = max(floor, min(self._rate / 2, share))
-                else:
-                    self._rate = max(floor, self._rate / 2)
+            if self._refusals == 0 and now - self._last_decrease >= DECREASE_EVERY:
+                # The first 429 after calls went through: what the server let this process do in
+                # the last window is its share of the key (other processes took the rest). More
+                # 429s in a row only lengthen the pause: the server's window is still draining.
+                self._forget_before(now - self.window)
+                share = len(self._successes) * self.margin
+                self._rate = max(self.ceiling * FLOOR, 1.0, min(self._rate / 2, share))
                 self._last_decrease = now
             self._refusals += 1
             pause = retry_after or min(MAX_PAUSE, PAUSE * 2 ** (self._refusals - 1))
             self._paused_until = max(self._paused_until, now + pause)
-            self._next = max(self._next, self._paused_until)
+            # Slots handed out before this 429 are void (their callers reserve again): none goes
+            # out at the old pace into a window the server has just said is full.
+            self._next = self._paused_until
+            self.generation += 1
 
     def succeeded(self) -> None:
         """A call went through: recover the pace linearly with time, up to the ceiling."""

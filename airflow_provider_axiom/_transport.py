@@ -90,8 +90,12 @@ class Transport:
                 self.clock.sleep(step.seconds)
                 step = plan.slept()
                 continue
-            if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
-                self.clock.sleep(wait)
+            while True:  # a 429 while waiting for the slot voids it: reserve again
+                generation = self.limiter.generation
+                if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
+                    self.clock.sleep(wait)
+                if self.limiter.generation == generation:
+                    break
             sent_at = self.clock.now()
             try:
                 response = self.client().post(step.request.path, content=step.request.encode(self.settings.api_key))
@@ -109,8 +113,12 @@ class Transport:
                 await self.clock.asleep(step.seconds)
                 step = plan.slept()
                 continue
-            if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
-                await self.clock.asleep(wait)
+            while True:  # a 429 while waiting for the slot voids it: reserve again
+                generation = self.limiter.generation
+                if (wait := self.limiter.reserve() or 0.0) > MIN_SLEEP:
+                    await self.clock.asleep(wait)
+                if self.limiter.generation == generation:
+                    break
             sent_at = self.clock.now()
             try:
                 request: Send = step

@@ -326,6 +326,21 @@ def test_429s_in_a_row_pause_the_key_longer_each_time():
     assert limiter.reserve() == pytest.approx(4)
 
 
+def test_a_429_voids_the_slots_reserved_before_it():
+    """Callers queued at the old pace must not keep arriving at a server whose window is full."""
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    for _ in range(60):
+        limiter.succeeded()
+    queued = [limiter.reserve() for _ in range(10)]  # slots 0 to 9 s from now
+    assert queued[-1] == pytest.approx(9)
+    generation = limiter.generation
+    limiter.penalize()
+    assert limiter.generation != generation  # the drivers see this and reserve again
+    assert limiter.reserve() == pytest.approx(2)  # after the pause, not after the old queue
+    assert limiter.reserve() == pytest.approx(4)  # at the new pace (half: 30 a minute)
+
+
 def test_a_reservation_never_passes_a_deadline():
     clock = Clock()
     limiter = RateLimiter(60, margin=1.0, clock=clock)
