@@ -361,17 +361,19 @@ class TriggerCall(Plan[TriggerResult]):
         assert lost is not None and since is not None and began is not None
         if found is not None:
             return Done(_recovered(self.name, found, since))
-        self.looks_read += int(read)
+        window = self.ctx.trigger_check_window
         elapsed = (self.now() - began).total_seconds()
-        if elapsed < self.ctx.trigger_check_window:
+        self.looks_read += int(read)
+        # Only a look answered after the whole window rules out a run the API lists late. While
+        # looks fail (a 429 burst, a gateway), keep looking, up to the retry budget beyond it.
+        if not (read and elapsed >= window) and elapsed < window + self.ctx.retry_budget:
             self.pending = Send(run_reports_request(CHECK_REPORT_COUNT))
-            return Sleep(min(CHECK_INTERVAL, self.ctx.trigger_check_window - elapsed))
-        # The window is over and no run was seen.
+            return Sleep(min(CHECK_INTERVAL, window - elapsed) if elapsed < window else CHECK_INTERVAL)
         self.lost = None
-        if self.looks_read == 0:
+        if not (read and elapsed >= window):
             raise AxiomTriggerUncertainError(
-                f"the /trigger answer for {self.name!r} was lost and run reports could not be read to check "
-                "whether a run started, so it was not re-sent",
+                f"the /trigger answer for {self.name!r} was lost and run reports could not be read "
+                f"{window:.0f}s later to check whether a run started, so it was not re-sent",
                 api_message=lost.api_message,
                 status_code=lost.status_code,
                 endpoint="/trigger",
@@ -379,9 +381,7 @@ class TriggerCall(Plan[TriggerResult]):
         if self.backoff.next_wait(lost) is None:  # the window was the wait; this only counts the attempt
             raise lost
         log.warning(
-            "axiom.ai: no run of %r appeared in run reports within %.0fs: sending /trigger again",
-            self.name,
-            self.ctx.trigger_check_window,
+            "axiom.ai: no run of %r appeared in run reports within %.0fs: sending /trigger again", self.name, window
         )
         return self._send_trigger()
 

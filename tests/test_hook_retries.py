@@ -178,11 +178,24 @@ def test_failures_that_never_reached_the_server_are_resent_without_checking(mock
 
 
 def test_unverifiable_lost_trigger_fails_without_resending(mock_hook):
-    handler = script(httpx.ReadTimeout("lost"), *[httpx.Response(503, json={})] * 6)
+    # run reports fail for the whole window and the retry budget after it (a look every 2 s)
+    handler = script(httpx.ReadTimeout("lost"), *[httpx.Response(503, json={})] * 80)
     with pytest.raises(AxiomTriggerUncertainError) as exc:
         mock_hook(handler, max_retries=2).trigger_automation("Scrape")
     assert paths(handler).count("trigger") == 1
     assert not exc.value.retryable  # a task retry could start a second run
+
+
+def test_a_check_that_could_read_reports_only_early_does_not_resend(mock_hook):
+    """A run the API lists late shows only to a look after the window: failing looks are retried."""
+    handler = script(
+        httpx.Response(502, text="<html>Bad gateway</html>"),
+        reports(),  # read at once: nothing yet
+        *[httpx.Response(429, json={"status": "error", "message": "Rate limit exceeded."})] * 5,
+        reports(report("Scrape", "Running", "2026-11-25T12:00:09.000000Z")),  # read after the window
+    )
+    result = mock_hook(handler).trigger_automation("Scrape")
+    assert result.recovered and paths(handler).count("trigger") == 1
 
 
 def test_last_attempt_lost_is_checked_before_giving_up(mock_hook):
