@@ -118,6 +118,40 @@ class AxiomRunTrigger(BaseTrigger):
         yield TriggerEvent({**event, "attempt": self.attempt})
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run."""
+        """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run.
+
+        Airflow 3.3 also calls ``on_kill`` when it moves a trigger to another triggerer (a second
+        triggerer joining, say), while the task is still deferred and its run healthy. So the run is
+        stopped only when Airflow says the task is no longer deferred; when that cannot be read,
+        nothing is stopped (a run left going is better than a healthy run stopped).
+        """
+        state = await self._task_state()
+        if state in (None, "deferred"):
+            self.log.info(
+                "axiom.ai: the trigger was cancelled while its task is %s (it moved to another triggerer?): "
+                "the run of %r is left running",
+                state or "in an unknown state",
+                self.automation_name,
+            )
+            return
         async with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
             await astop_remote_run(hook, self.viewer_url, self.automation_name, "task killed by a user")
+
+    async def _task_state(self) -> str | None:
+        """The current state of this trigger's task instance, asked of Airflow; None when unknown."""
+        ti = self.task_instance
+        if ti is None:
+            return None
+        try:
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import GetTaskStates
+
+            answer = await task_runner.SUPERVISOR_COMMS.asend(
+                GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index)
+            )
+            states = getattr(answer, "task_states", None) or {}
+            found = [s for per_run in states.values() for s in (per_run or {}).values()]
+        except Exception as err:  # an older Airflow, or no supervisor: unknown
+            self.log.warning("axiom.ai: could not read the task's state: %s", err)
+            return None
+        return str(found[0]) if len(found) == 1 and found[0] is not None else None
