@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Any
@@ -15,6 +17,8 @@ from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
 __all__ = ["EVENT_STATUSES", "AxiomRunTrigger"]
+
+log = logging.getLogger(__name__)
 
 
 class AxiomRunTrigger(BaseTrigger):
@@ -123,11 +127,15 @@ class AxiomRunTrigger(BaseTrigger):
         Airflow 3.3 also calls ``on_kill`` when it moves a trigger to another triggerer (a second
         triggerer joining, say), while the task is still deferred and its run healthy. So the run is
         stopped only when Airflow says the task is no longer deferred; when that cannot be read,
-        nothing is stopped (a run left going is better than a healthy run stopped).
+        nothing is stopped (a run left going is better than a healthy run stopped). The work is
+        shielded: the triggerer cancels a trigger it is cancelling again about once a second.
         """
+        await asyncio.shield(self._stop_if_killed())
+
+    async def _stop_if_killed(self) -> None:
         state = await self._task_state()
         if state in (None, "deferred"):
-            self.log.info(
+            log.warning(
                 "axiom.ai: the trigger was cancelled while its task is %s (it moved to another triggerer?): "
                 "the run of %r is left running",
                 state or "in an unknown state",
@@ -146,12 +154,12 @@ class AxiomRunTrigger(BaseTrigger):
             from airflow.sdk.execution_time import task_runner
             from airflow.sdk.execution_time.comms import GetTaskStates
 
-            answer = await task_runner.SUPERVISOR_COMMS.asend(
-                GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index)
-            )
+            request = GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
+            answer = await asyncio.wait_for(task_runner.SUPERVISOR_COMMS.asend(request), timeout=10)
             states = getattr(answer, "task_states", None) or {}
             found = [s for per_run in states.values() for s in (per_run or {}).values()]
         except Exception as err:  # an older Airflow, or no supervisor: unknown
-            self.log.warning("axiom.ai: could not read the task's state: %s", err)
+            log.warning("axiom.ai: could not read the task's state: %r", err)
             return None
+        log.info("axiom.ai: Airflow reports the task's state as %s", found)
         return str(found[0]) if len(found) == 1 and found[0] is not None else None
