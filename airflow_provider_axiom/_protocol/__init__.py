@@ -30,7 +30,6 @@ from airflow_provider_axiom._protocol.requests import (
 from airflow_provider_axiom._protocol.responses import (
     NOT_JSON,
     closest_names,
-    oldest_run_since,
     parse_automation_names,
     parse_json,
     parse_remaining_runtime,
@@ -54,7 +53,6 @@ __all__ = [
     "iso",
     "list_automations_request",
     "normalize_data",
-    "oldest_run_since",
     "parse_automation_names",
     "parse_http_date",
     "parse_json",
