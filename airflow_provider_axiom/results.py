@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pendulum import DateTime
 
-
 __all__ = ["RemainingRuntime", "RunData", "RunReport", "RunState", "StopResult", "TriggerResult"]
 
 Rows = list[list[str]]

@@ -437,10 +437,10 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
             "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 5, "allow_cloud_concurrency": True}],
         }
     )
+    import httpx
+
     from airflow_provider_axiom._completion import look_once
     from airflow_provider_axiom._runs import RunRef
-
-    import httpx
 
     with AxiomHook() as hook:
         ours = hook.trigger_automation("Export leads")

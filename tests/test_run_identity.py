@@ -19,9 +19,9 @@ from airflow_provider_axiom._runs import (
     DEFAULT_TOLERANCE,
     MAX_REPORT_WINDOW,
     REPORT_WINDOW,
+    Rules,
     RunObservation,
     RunRef,
-    Rules,
     is_over,
     match,
     narrower,
@@ -220,9 +220,9 @@ def test_queued_triggers_wait_until_the_automation_is_idle_then_match_in_order()
 
 def test_a_single_queued_trigger_gets_its_run_once_the_automation_is_idle():
     runs = [Run("previous", -50, 120), Run("mine", 300, 360)]
-    [(ref, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=370)
+    [(_, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=370)
     assert not obs.terminal  # ended, but another queued run of it could still start
-    [(ref, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=360 + 601)
+    [(_, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=360 + 601)
     assert own(obs) == "mine" and obs.state == "success"
 
 
