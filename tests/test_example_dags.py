@@ -15,7 +15,12 @@ from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "example_dags"
-EXPECTED = {"example_axiom_trigger_and_wait", "example_axiom_trigger_then_sensor", "example_axiom_error_handling"}
+EXPECTED = {
+    "example_axiom_trigger_and_wait",
+    "example_axiom_trigger_then_sensor",
+    "example_axiom_error_handling",
+    "example_axiom_fan_out",
+}
 
 
 def test_parsing_the_example_dags_makes_no_network_call(monkeypatch):
@@ -122,3 +127,21 @@ def test_error_handling(migrated_db):
     assert states["broken_checkout"] == "failed"
     assert states["alert_on_failure"] == "success"
     assert states["export_leads"] == "success"
+
+
+@pytest.mark.airflow_db
+def test_fan_out_one_run_at_a_time(migrated_db):
+    """Three mapped tasks over one automation, in a one-slot pool: each gets its own run and its own rows."""
+    pool = airflow(
+        "pools", "set", "axiom_serial", "1", "one axiom run at a time", "--include-deferred", env=dict(os.environ)
+    )
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    with AxiomEmulator("demo", speed=30) as emulator:
+        result = dags_test("example_axiom_fan_out", emulator)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        runs = started(emulator, "Scrape product prices")
+    assert len(runs) == 3
+    rows = xcom("example_axiom_fan_out", "collect")
+    assert sorted(rows) == [f"https://example.com/product/{i}" for i in (1, 2, 3)]
+    for url, echoed in rows.items():
+        assert echoed == [["url"], [url]]

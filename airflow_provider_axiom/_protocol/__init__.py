@@ -11,6 +11,7 @@ from airflow_provider_axiom._protocol.classify import (
     classify_transport_error,
     extract_error_message,
     redact,
+    retry_after,
     safe_to_resend,
 )
 from airflow_provider_axiom._protocol.requests import (
@@ -65,6 +66,7 @@ __all__ = [
     "parse_viewer_url",
     "redact",
     "remaining_runtime_request",
+    "retry_after",
     "run_data_request",
     "run_reports_request",
     "run_state",
