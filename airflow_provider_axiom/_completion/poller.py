@@ -224,7 +224,7 @@ class KeyPoller:
         oldest = min((r.created_at for r in reports), default=None)
         self._listed = {r.task_name for r in reports}
         for waiter in open_waiters:
-            if waiter.phase == "confirming" and sent > waiter.read_done_at:
+            if waiter.phase == "confirming" and sent >= waiter.read_done_at:
                 self._confirm(waiter, reports)
         watching = [w for w in open_waiters if w.phase == "watching"]
         observed = match(
@@ -236,6 +236,7 @@ class KeyPoller:
             rules=self.rules(),
             claimed=[t for w in watching for t in self.claimed.get(w.ref.automation_name, [])],
         )
+        self._forget_claims(open_waiters)
         deep: list[Waiter] = []
         for waiter, (ref, obs) in zip(watching, observed, strict=True):
             waiter.failures = 0
@@ -243,12 +244,12 @@ class KeyPoller:
             complete = reaches(oldest, full, ref.anchor)
             if needs_deep_look(ref, obs, complete=complete, window=self.window):
                 deep.append(waiter)
+            elif obs.report is None and not complete and self.window < MAX_REPORT_WINDOW:
+                deep.append(waiter)  # its run may lie beyond the reports read: widen
             elif ref.run_id is not None:
                 self._watch_by_id(waiter, reports)
             elif obs.terminal:
                 self._ended(waiter, obs)
-            elif obs.report is None and not complete:
-                deep.append(waiter)  # its run may lie beyond the reports read
         if deep and self.window < MAX_REPORT_WINDOW:
             self.window = wider(self.window)
             log.info("axiom.ai: reading the latest %d run reports to reach the oldest run waited for", self.window)
@@ -259,6 +260,16 @@ class KeyPoller:
             anchors = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
             self.window = narrower(self.window, reports, anchors)
         self._wake_reader.set()
+
+    def _forget_claims(self, open_waiters: list[Waiter]) -> None:
+        """Claimed runs older than every open window of their automation can no longer be anyone's candidate."""
+        for name in list(self.claimed):
+            since = [w.ref.not_before for w in open_waiters if w.ref.automation_name == name]
+            kept = [t for t in self.claimed[name] if since and t >= min(since)]
+            if kept:
+                self.claimed[name] = kept
+            else:
+                del self.claimed[name]
 
     def _watch_by_id(self, waiter: Waiter, reports: list[RunReport]) -> None:
         """A run with a run id: its status is read by id whenever a run of its name in its window ends."""
