@@ -27,13 +27,22 @@ def rows(task: str) -> list[list[str]]:
     return [["task"], [task]]
 
 
+def own_process(time: EmulatedTime, op: Any) -> Any:
+    """Give ``op`` a clock of its own, as if it ran in its own worker process (no spacing shared with the others)."""
+    base = time.as_clock()
+    op.hook = type(op.hook)(op.axiom_conn_id, clock=Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep))
+    return op
+
+
 def in_one_triggerer(triggers: list[Any], time: EmulatedTime) -> list[dict[str, Any]]:
     """Run the triggers in one event loop, as one triggerer holds them (one shared poller)."""
     for trigger in triggers:
         trigger.hook = time.hook(trigger.axiom_conn_id)
 
     async def first(trigger: Any) -> dict[str, Any]:
-        return [e.payload async for e in trigger.run()][0]
+        events = [e.payload async for e in trigger.run()]
+        assert len(events) == 1
+        return events[0]
 
     async def main() -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(first(t) for t in triggers)))
@@ -61,15 +70,10 @@ def test_two_tasks_of_one_process_two_seconds_apart_get_their_own_runs_and_rows(
 
 def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anothers_rows(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
-    ops = []
-    for i in range(3):
-        op = operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True)
-        base = time.as_clock()
-        # a clock of its own: as if each task ran in its own worker process (no shared spacing)
-        op.hook = type(op.hook)(
-            op.axiom_conn_id, clock=Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep)
-        )
-        ops.append(op)
+    ops = [
+        own_process(time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True))
+        for i in range(3)
+    ]
     triggers = []
     for op in ops:
         triggers.append(defer(op, {"ti": FakeTI()}))
@@ -88,14 +92,10 @@ def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anoth
 @pytest.mark.axiom_scenario({**SCENARIO, "run_id_mode": True})
 def test_with_run_ids_every_task_gets_its_own_rows_even_one_second_apart(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
-    ops = []
-    for i in range(3):
-        op = operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True)
-        base = time.as_clock()
-        op.hook = type(op.hook)(
-            op.axiom_conn_id, clock=Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep)
-        )
-        ops.append(op)
+    ops = [
+        own_process(time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True))
+        for i in range(3)
+    ]
     triggers = []
     for op in ops:
         triggers.append(defer(op, {"ti": FakeTI()}))
