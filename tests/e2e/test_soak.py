@@ -8,9 +8,13 @@ trigger (seeded). First the burst tests (``dags/e2e_axiom_burst_dags.py``, conne
 soak (``dags/e2e_axiom_soak_dags.py``): 100 runs, half deferred and half waited for in the worker,
 while the emulator injects about 10 % 5xx, 429 bursts, connection resets and lost ``/trigger``
 answers (processed, answer lost; the run then registers late, so the check before any re-send
-must look more than once), and the triggerer is restarted mid-wait. It prints a table and asserts
-that nothing was duplicated, lost, wrong or failed, and that the API key is nowhere in the logs
-or the metadata DB. Bounded: the soak gives up after five minutes.
+must look more than once), and the triggerer is restarted mid-wait. ``/run-data``, read only after a
+run succeeded, also gets bursts longer than one hook call absorbs, so some output reads are retried
+on a later tick. Four more tasks (two deferred, two in the worker) outlive their ``execution_timeout``
+of 8 s: each must fail and stop its run. It prints a table and asserts that nothing was duplicated,
+lost, wrong or failed, that no task succeeded without its rows or with another task's rows (each task
+sends unique rows, which its automation echoes back), and that the API key is nowhere in the logs or
+the metadata DB. Bounded: the soak gives up after five minutes.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from tests.e2e.dags.e2e_axiom_soak_dags import (
     SOAK_DAG_ID,
     SOAK_RUNS_PER_MODE,
     SOAK_TASKS,
+    SOAK_TIMEOUT_RUNS,
+    SOAK_TIMEOUT_TASK,
     soak_automation,
     soak_rows,
 )
@@ -85,12 +91,21 @@ SCENARIO: dict[str, Any] = {
             for task_id in SOAK_TASKS
             for i in range(SOAK_RUNS_PER_MODE)
         ),
+        *(
+            {"name": soak_automation(SOAK_TIMEOUT_TASK, i), "duration": TIMEOUT_RUN_SECONDS, "echo_input": True}
+            for i in range(SOAK_TIMEOUT_RUNS)
+        ),
     ],
 }
 
 
-def soak_faults(rng: random.Random, length: int, *, lost_answers: bool) -> list[Any]:
-    """A seeded script of faults: ~10 % 5xx, ~3 % resets, 429 bursts, and (for /trigger) lost answers."""
+#: More 503s in a row than one hook call tries (the default ``max_retries`` = 5 gives six attempts).
+LONG_BURST = [{"status": 503}] * 7
+
+
+def soak_faults(rng: random.Random, length: int, *, lost_answers: bool, long_bursts: bool = False) -> list[Any]:
+    """A seeded script of faults: ~10 % 5xx, ~3 % resets, 429 bursts, (for /trigger) lost answers, and
+    (``long_bursts``) ~1 % bursts longer than one hook call absorbs."""
     faults: list[Any] = []
     while len(faults) < length:
         draw = rng.random()
@@ -100,6 +115,8 @@ def soak_faults(rng: random.Random, length: int, *, lost_answers: bool) -> list[
             faults.append("reset")
         elif draw < 0.15:
             faults.extend([{"status": 429, "retry_after": 1}] * rng.randint(2, 3))
+        elif long_bursts and draw < 0.16:
+            faults.extend(LONG_BURST)
         elif lost_answers and draw < 0.27:
             faults.append({"lost_response": rng.choice(["reset", 502])})
         else:
@@ -256,9 +273,9 @@ def _when(value: str) -> datetime:
 # --------------------------------------------------------------------------- the soak
 
 
-def _task_instances(af: AirflowUnderTest, run_id: str) -> list[dict[str, Any]]:
+def _task_instances(af: AirflowUnderTest, run_id: str, task_ids: Any = SOAK_TASKS) -> list[dict[str, Any]]:
     found = af.api("GET", f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
-    return [ti for ti in found["task_instances"] if ti["task_id"] in SOAK_TASKS]
+    return [ti for ti in found["task_instances"] if ti["task_id"] in task_ids]
 
 
 def _xcom(af: AirflowUnderTest, run_id: str, task_id: str, map_index: int) -> Any:
@@ -272,8 +289,21 @@ def _xcom(af: AirflowUnderTest, run_id: str, task_id: str, map_index: int) -> An
 def _tally(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = {}
     tis = {(ti["task_id"], ti["map_index"]): ti for ti in _task_instances(af, run_id)}
+    everyones = {json.dumps(soak_rows(t, i)): (t, i) for t in SOAK_TASKS for i in range(SOAK_RUNS_PER_MODE)}
     for task_id in SOAK_TASKS:
-        row = dict.fromkeys(("started", "completed", "duplicated", "lost", "wrong rows", "failed (transient)"), 0)
+        row = dict.fromkeys(
+            (
+                "started",
+                "completed",
+                "duplicated",
+                "lost",
+                "wrong rows",
+                "failed (transient)",
+                "succeeded without rows",
+                "reported another task's run",
+            ),
+            0,
+        )
         for index in range(SOAK_RUNS_PER_MODE):
             ti = tis.get((task_id, index))
             runs = started_runs(emulator, soak_automation(task_id, index))
@@ -285,9 +315,13 @@ def _tally(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[s
             elif state != "success" or not runs:
                 row["lost"] += 1
             else:
-                result = _xcom(af, run_id, task_id, index)
-                rows = ((result or {}).get("data") or {}).get("google-sheet-data")
-                if rows != soak_rows(task_id, index) or result.get("status") != "Success":
+                result = _xcom(af, run_id, task_id, index) or {}
+                rows = (result.get("data") or {}).get("google-sheet-data")
+                if rows is None and result.get("identity") != "ambiguous":  # rows asked for, run provably its own
+                    row["succeeded without rows"] += 1
+                elif rows is not None and everyones.get(json.dumps(rows), (task_id, index)) != (task_id, index):
+                    row["reported another task's run"] += 1
+                elif rows != soak_rows(task_id, index) or result.get("status") != "Success":
                     row["wrong rows"] += 1
                 elif all(r["status"] == "Success" for r in runs):
                     row["completed"] += 1
@@ -300,9 +334,22 @@ def _tally(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[s
 
 def _print_table(table: dict[str, dict[str, int]]) -> None:
     columns = list(table["total"])
-    print(f"{'':16}" + "".join(f"{c:>20}" for c in columns))
+    width = max(len(c) for c in columns) + 2
+    print(f"{'':16}" + "".join(f"{c:>{width}}" for c in columns))
     for name, row in table.items():
-        print(f"{name:16}" + "".join(f"{row[c]:>20}" for c in columns))
+        print(f"{name:16}" + "".join(f"{row[c]:>{width}}" for c in columns))
+
+
+def _timeouts(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[str, int]:
+    """The ``execution_timeout`` tasks: how many failed, and how many of their runs were stopped."""
+    tis = _task_instances(af, run_id, {SOAK_TIMEOUT_TASK})
+    runs = [r for i in range(SOAK_TIMEOUT_RUNS) for r in started_runs(emulator, soak_automation(SOAK_TIMEOUT_TASK, i))]
+    return {
+        "tasks": SOAK_TIMEOUT_RUNS,
+        "failed": sum(1 for ti in tis if ti["state"] == "failed"),
+        "runs": len(runs),
+        "runs stopped": sum(1 for r in runs if r["stopped"] and r["status"] == "Failure"),
+    }
 
 
 def _fault_counts(emulator: AxiomEmulator) -> dict[str, int]:
@@ -358,8 +405,9 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
     rng = random.Random(SEED)
     emulator.clear_faults()
     emulator.set_faults("trigger", sequence=soak_faults(rng, 3000, lost_answers=True))
-    for endpoint in ("run-reports", "run-data"):
-        emulator.set_faults(endpoint, sequence=soak_faults(rng, 6000, lost_answers=False))
+    emulator.set_faults("run-reports", sequence=soak_faults(rng, 6000, lost_answers=False))
+    # /run-data is read only once a run succeeded: these are faults on the output read after success.
+    emulator.set_faults("run-data", sequence=soak_faults(rng, 6000, lost_answers=False, long_bursts=True))
 
     started = time.monotonic()
     run_id = af.trigger_dag(SOAK_DAG_ID)
@@ -386,6 +434,8 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
     print(f"\nsoak: {table['total']['started']} task runs, {runs_started} automation runs, wall time {wall:.0f}s")
     print(f"faults delivered: {json.dumps(_fault_counts(emulator))}")
     _print_table(table)
+    timeouts = _timeouts(af, emulator, run_id)
+    print(f"execution_timeout (8 s) on ten-minute runs: {json.dumps(timeouts)}")
     failed = [f"{ti['task_id']}[{ti['map_index']}]" for ti in _task_instances(af, run_id) if ti["state"] != "success"]
     if failed:
         print(f"not successful: {failed}")
@@ -401,7 +451,12 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
         "lost": 0,
         "wrong rows": 0,
         "failed (transient)": 0,
+        "succeeded without rows": 0,
+        "reported another task's run": 0,
     }, table
     assert total["completed"] == total["started"]
-    assert run is not None and run["state"] == "success", f"the soak did not finish within {SOAK_LIMIT:.0f}s"
+    n = SOAK_TIMEOUT_RUNS
+    assert timeouts == {"tasks": n, "failed": n, "runs": n, "runs stopped": n}, timeouts
+    # The timeout tasks fail by design, so the DAG run ends failed; it must end within the limit.
+    assert run is not None, f"the soak did not finish within {SOAK_LIMIT:.0f}s"
     assert hits == {}, f"the API key leaked into {hits}"
