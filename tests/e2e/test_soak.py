@@ -250,13 +250,15 @@ def test_execution_timeout_ends_the_wait_and_stops_the_run(
     # Bounded far below the run's ten minutes: only the task's execution_timeout can end it this soon.
     run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=TIMEOUT_RUN_SECONDS / 4)
     ti = soak_airflow.task_instance(dag_id, run_id, BURST_TASK_ID)
+    (remote,) = started_runs(emulator, name)
     took = (_when(ti["end_date"]) - _when(ti["start_date"])).total_seconds()
-    print(f"\n{dag_id}: the task failed {took:.1f}s after it started (execution_timeout 8s)")
+    (trigger,) = triggers_of(emulator, name)
+    stops = [r for r in emulator.requests("stop") if (r["body"] or {}).get("pid") == remote["pid"]]
+    waited = stops[0]["real_time"] - trigger["real_time"] if stops else float("nan")
+    print(f"\n{dag_id}: the task failed {took:.1f}s after it started; /stop {waited:.1f}s after /trigger")
 
     assert run["state"] == "failed" and ti["state"] == "failed", ti
-    (remote,) = started_runs(emulator, name)
     assert remote["stopped"] is True and remote["status"] == "Failure", remote
-    stops = [r for r in emulator.requests("stop") if (r["body"] or {}).get("pid") == remote["pid"]]
     assert stops and stops[0]["status"] == 200, stops
     logs = "".join(p.read_text(errors="replace") for p in soak_airflow.task_logs(dag_id, run_id, BURST_TASK_ID))
     assert "AxiomRunTimeoutError" in logs or "Timeout" in logs, f"deferrable={deferrable}\n{logs[-3000:]}"
