@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_axiom._compat import TASK_STATE_STORE
@@ -279,7 +280,14 @@ def _when(value: str) -> datetime:
 
 
 def _task_instances(af: AirflowUnderTest, run_id: str, task_ids: Any = SOAK_TASKS) -> list[dict[str, Any]]:
-    found = af.api("GET", f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
+    path = f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances"
+    for attempt in range(3):  # a busy api-server may take longer than the client's timeout to list them all
+        try:
+            found = af.api("GET", path, params={"limit": 500})
+            break
+        except httpx.TimeoutException:
+            if attempt == 2:
+                raise
     return [ti for ti in found["task_instances"] if ti["task_id"] in task_ids]
 
 
