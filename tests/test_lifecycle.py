@@ -16,6 +16,7 @@ from airflow_provider_axiom.exceptions import (
     AxiomAuthError,
     AxiomBadRequestError,
     AxiomNotFoundError,
+    AxiomOutputUnreadableError,
     AxiomRunFailedError,
     AxiomRunTimeoutError,
 )
@@ -417,6 +418,38 @@ async def test_sensor_deferrable(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
     event = await run_trigger(trigger, time)
     assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
+
+
+def poking_sensor(axiom_emulator, name: str, **kwargs) -> tuple[AxiomRunSensor, EmulatedTime]:
+    """A poke-mode sensor over a run of ``name`` that has already succeeded; its hook's waits are emulated."""
+    time = EmulatedTime(axiom_emulator)
+    started = time.hook().trigger_automation(name)
+    axiom_emulator.advance(41)
+    s = sensor(automation_name=name, started_after=started.triggered_at, **kwargs)
+    s.hook = time.hook()
+    return s, time
+
+
+def test_sensor_poke_reads_the_rows_through_transient_run_data_failures(axiom_emulator):
+    s, _ = poking_sensor(axiom_emulator, "Export leads")
+    # More failures in a row than one hook call retries (max_retries = 5: six attempts), then one more.
+    axiom_emulator.set_faults("run-data", sequence=[{"status": 503}] * 6 + ["html"])
+    assert s.poke(context()) is False  # the output read failed as a whole: poke again
+    done = s.poke(context())
+    assert done.is_done and done.xcom_value["data"] == {"google-sheet-data": NEW_ROWS}
+    assert done.xcom_value["data_unavailable"] is None
+    assert [r["fault"] for r in axiom_emulator.requests("run-data")] == ["status:503"] * 6 + ["html", None]
+    assert len(runs(axiom_emulator, "Export leads")) == 1
+
+
+def test_sensor_poke_gives_up_on_an_unreadable_output_after_max_consecutive_errors(axiom_emulator):
+    s, _ = poking_sensor(axiom_emulator, "Export leads", max_consecutive_errors=3)
+    axiom_emulator.set_faults("run-data", probability=1.0, fault={"status": 503})
+    assert s.poke(context()) is False
+    assert s.poke(context()) is False
+    with pytest.raises(AxiomOutputUnreadableError, match="'Export leads' succeeded but its output could not be read"):
+        s.poke(context())
+    assert len(axiom_emulator.requests("run-data")) == 3 * 6  # three pokes, one hook call of six attempts each
 
 
 def test_sensor_default_started_after_is_the_dag_run_start(axiom_emulator):

@@ -49,6 +49,28 @@ def test_every_module_named_in_provider_info_imports():
         assert getattr(importlib.import_module(module), cls)().name == "Axiom run"
 
 
+PUBLIC_MODULES = [
+    "airflow_provider_axiom",
+    "airflow_provider_axiom.results",
+    "airflow_provider_axiom.exceptions",
+    "airflow_provider_axiom.hooks.axiom",
+    "airflow_provider_axiom.operators.axiom",
+    "airflow_provider_axiom.sensors.axiom",
+    "airflow_provider_axiom.triggers.axiom",
+    "airflow_provider_axiom.testing.emulator",
+    "airflow_provider_axiom.testing.pytest_plugin",
+]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_every_public_module_imports_first_in_a_fresh_interpreter(module):
+    """A user's first import may be any public module: no import cycle may depend on the order."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_discovered_by_the_providers_manager():
     from airflow.providers_manager import ProvidersManager
 

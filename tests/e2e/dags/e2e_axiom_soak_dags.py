@@ -3,7 +3,9 @@
 Two mapped operators (dynamic task mapping), ``SOAK_RUNS_PER_MODE`` instances each. Instance ``i``
 of mode ``m`` triggers its own automation ``soak_automation(m, i)`` with its own input rows
 ``soak_rows(m, i)``; the emulator echoes the rows back, so every output can be checked against its
-input. No task retries: a transient fault that fails a task must show as a failed task.
+input. No task retries: a transient fault that fails a task must show as a failed task. A third
+mapped operator, ``SOAK_TIMEOUT_TASK``, waits (half deferred, half in the worker) for runs that last
+far longer than its ``execution_timeout``: each must fail and stop its run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ SOAK_DAG_ID = "e2e_axiom_soak"
 SOAK_RUNS_PER_MODE = 50
 #: task id -> deferrable
 SOAK_TASKS = {"soak_deferred": True, "soak_worker": False}
+#: Instances ``0 .. SOAK_TIMEOUT_RUNS - 1``: the even ones deferred, the odd ones in the worker.
+SOAK_TIMEOUT_TASK = "soak_timeout"
+SOAK_TIMEOUT_RUNS = 4
+SOAK_EXECUTION_TIMEOUT = timedelta(seconds=8)
 
 
 def soak_automation(task_id: str, index: int) -> str:
@@ -53,3 +59,18 @@ with DAG(
             max_poll_interval=2,
             timeout=timedelta(minutes=5),
         ).expand_kwargs(_kwargs(_task_id))
+    AxiomTriggerAutomationOperator.partial(
+        task_id=SOAK_TIMEOUT_TASK,
+        poll_interval=1,
+        max_poll_interval=2,
+        execution_timeout=SOAK_EXECUTION_TIMEOUT,
+    ).expand_kwargs(
+        [
+            {
+                "automation_name": soak_automation(SOAK_TIMEOUT_TASK, i),
+                "data": soak_rows(SOAK_TIMEOUT_TASK, i),
+                "deferrable": i % 2 == 0,
+            }
+            for i in range(SOAK_TIMEOUT_RUNS)
+        ]
+    )
