@@ -10,15 +10,12 @@ and the emulator holds exactly one run. The DAGs are in ``tests/e2e/dags/e2e_axi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.dags_cli import REPO, dags_test, xcom
 from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_CONN_ID,
     BURST_DAGS,
@@ -28,7 +25,6 @@ from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_TASK_ID,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "tests" / "e2e" / "dags"
 
 SCENARIO: dict[str, Any] = {
@@ -45,31 +41,6 @@ def burst_connection(emulator: AxiomEmulator) -> str:
     return json.dumps({**json.loads(emulator.connection_json()), "extra": {"max_retries": 2}})
 
 
-def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def migrated_db() -> None:
-    result = airflow("db", "migrate", env=dict(os.environ))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def xcom(dag_id: str, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value")
-            .order_by(XComModel.timestamp.desc())
-            .first()
-        )
-        return None if row is None else row.value
-
-
 @pytest.mark.airflow_db
 @pytest.mark.parametrize("dag_id", sorted(BURST_DAGS))
 def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(migrated_db, dag_id):
@@ -77,13 +48,12 @@ def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(migrated_db, dag_id)
     with AxiomEmulator(SCENARIO) as emulator:
         emulator.set_faults("run-reports", sequence=BURST_FAULTS)
         env = {
-            **os.environ,
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             f"AIRFLOW_CONN_{BURST_CONN_ID.upper()}": burst_connection(emulator),
         }
-        result = airflow("dags", "test", dag_id, env=env)
+        result = dags_test(dag_id, env)
         output = result.stdout + result.stderr
-        runs = [r for r in emulator.runs(name) if not r.get("history")]
+        runs = emulator.started_runs(name)
         reports = emulator.requests("run-reports")
         triggers = emulator.requests("trigger")
 

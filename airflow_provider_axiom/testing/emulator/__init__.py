@@ -174,6 +174,10 @@ class AxiomEmulator:
         """
         return self._core.runs(name)
 
+    def started_runs(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The runs started through ``/trigger`` (:meth:`runs` without the scenario's ``history``)."""
+        return [run for run in self._core.runs(name) if not run["history"]]
+
     def call_counts(self, api_key: str | None = None, *, since: datetime | None = None) -> dict[str, int]:
         """Calls per endpoint seen with ``api_key`` (None: the scenario's key), e.g. ``{"run-reports": 12}``.
 

@@ -8,11 +8,7 @@ Used by ``tests/test_transient_bursts.py`` (``airflow dags test``) and ``tests/e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
-
-from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from tests.e2e.dags._factory import one_operator_dag
 
 BURST_TASK_ID = "run_automation"
 BURST_CONN_ID = "axiom_burst"
@@ -23,29 +19,6 @@ BURST_DAGS = {
     "e2e_axiom_burst_worker": ("E2E burst worker", False),
 }
 
-
-def _dag(dag_id: str, automation_name: str, deferrable: bool) -> DAG:
-    with DAG(
-        dag_id,
-        schedule=None,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        tags=["axiom-e2e"],
-        default_args={"retries": 0},
-    ) as dag:
-        AxiomTriggerAutomationOperator(
-            task_id=BURST_TASK_ID,
-            automation_name=automation_name,
-            data=BURST_ROWS,
-            axiom_conn_id=BURST_CONN_ID,
-            deferrable=deferrable,
-            poll_interval=1,
-            max_poll_interval=2,
-            timeout=timedelta(minutes=5),
-        )
-    return dag
-
-
 #: What ``/run-reports`` answers right after the trigger: more failures in a row than one hook call
 #: retries (``max_retries`` = 2 gives three attempts), so the first look at the run fails as a whole.
 BURST_FAULTS: list[object] = [{"status": 503}, {"status": 429}, "html", {"status": 503}]
@@ -54,4 +27,12 @@ BURST_LABELS = ["status:503", "status:429", "html", "status:503"]
 
 
 for _dag_id, (_name, _deferrable) in BURST_DAGS.items():
-    globals()[_dag_id] = _dag(_dag_id, _name, _deferrable)
+    globals()[_dag_id] = one_operator_dag(
+        _dag_id,
+        BURST_TASK_ID,
+        _name,
+        data=BURST_ROWS,
+        axiom_conn_id=BURST_CONN_ID,
+        deferrable=_deferrable,
+        timeout_minutes=5,
+    )
