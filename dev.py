@@ -2,18 +2,23 @@
 """Task runner that needs nothing but Python >= 3.10: ``python3 dev.py <command>``.
 
 Commands:
-  demo       the main job: emulator + example DAG through `airflow dags test`, output rows printed
-  test       everything CI runs on the default Airflow: ruff, ruff format --check, mypy, the whole pytest suite
+  test       the contributor's loop: ruff, ruff format --check, mypy and every test that needs no
+             running Airflow service (pytest -m "not e2e": unit, property, emulator tests and the
+             `airflow dags test` runs) on the default Airflow; about 3 minutes on 2 cores, printed
+  e2e        the tests against a real Airflow (scheduler, dag-processor, triggerer, api-server) on the
+             default Airflow: pytest -m e2e, the soak and the browser test included (arguments go to
+             pytest, e.g. `e2e -m "e2e and not soak"`)
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
-  matrix     the suite on every supported Airflow minor, each in its own venv, in three legs (unit
-             tests, the example DAGs through `airflow dags test`, the real-Airflow e2e tests), each
-             timed. `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the Python;
-             `matrix 3.0 --legs unit,dags` only those legs. Arguments after `--` go to pytest.
+  matrix     the suite on other Airflow minors, each in its own venv, in legs (fast: what `test` runs
+             but lint; e2e: the real-Airflow tests but the soak; soak: the soak and the shared key),
+             each timed. `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
+             Python; `matrix 3.0 --legs fast` only those legs (default: fast,e2e). Arguments after
+             `--` go to pytest.
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -58,14 +64,16 @@ AIRFLOWS: dict[str, tuple[str, tuple[str, ...], str]] = {
 DEFAULT_AIRFLOW = "3.3"
 OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.split(".")))
 
-#: The matrix legs: name -> pytest arguments.
+#: The suite's parts, by pytest marker (pyproject.toml): name -> pytest arguments.
 LEGS: dict[str, tuple[str, ...]] = {
-    "unit": ("tests", "--ignore=tests/e2e", "--ignore=tests/test_example_dags.py"),
-    "dags": ("tests/test_example_dags.py",),
-    # The soak and the shared-key test (minutes each, and nothing version-specific in them beyond what
-    # test_real_triggerer covers) run in the default `test` only, which keeps CI well inside its limit.
-    "e2e": ("tests/e2e", "--ignore=tests/e2e/test_soak.py", "--ignore=tests/e2e/test_shared_key.py"),
+    # everything that needs no running Airflow service: `dev.py test`
+    "fast": ("tests", "-m", "not e2e"),
+    # a real Airflow's components in subprocesses; the browser test skips without Chromium
+    "e2e": ("tests", "-m", "e2e and not soak"),
+    # the soak and the shared key: minutes of load each, nothing version-specific beyond `e2e`
+    "soak": ("tests", "-m", "soak"),
 }
+DEFAULT_LEGS = ("fast", "e2e")
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
@@ -182,7 +190,7 @@ def matrix(args: list[str]) -> int:
     if "--" in args:
         at = args.index("--")
         args, pytest_args = args[:at], args[at + 1 :]
-    legs = list(LEGS)
+    legs = list(DEFAULT_LEGS)
     if "--legs" in args:
         at = args.index("--legs")
         legs = args[at + 1].split(",")
@@ -323,13 +331,21 @@ def unit(*args: str) -> int:
     return sh(BIN / "python", "-m", "pytest", *args)
 
 
-def test(args: list[str]) -> int:
+def timed(name: str, run: Callable[[], int]) -> int:
+    """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
-    rc = lint() or typecheck() or unit(*args)
-    release = AIRFLOWS[DEFAULT_AIRFLOW][0]
-    outcome = "passed" if rc == 0 else "FAILED"
-    print(f"=== test (Airflow {release} / Python {THIS_PYTHON}) {outcome} in {fmt(time.monotonic() - t0)}", flush=True)
+    rc = run()
+    label = f"Airflow {AIRFLOWS[DEFAULT_AIRFLOW][0]} / Python {THIS_PYTHON}"
+    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(time.monotonic() - t0)}", flush=True)
     return rc
+
+
+def test(args: list[str]) -> int:
+    return timed("test", lambda: lint() or typecheck() or unit(*LEGS["fast"], *args))
+
+
+def e2e(args: list[str]) -> int:
+    return timed("e2e", lambda: unit("tests", "-m", "e2e", *args))
 
 
 def main(argv: list[str]) -> int:
@@ -340,6 +356,7 @@ def main(argv: list[str]) -> int:
         "venv": lambda: 0,
         "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
         "test": lambda: test(args),
+        "e2e": lambda: e2e(args),
         "lint": lint,
         "typecheck": typecheck,
         "unit": lambda: unit(*args),

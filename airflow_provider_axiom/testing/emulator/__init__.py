@@ -5,8 +5,8 @@ The emulator answers ``POST /api/v3/<endpoint>`` (``trigger``, ``run-data``, ``r
 and HTTP status codes. It keeps runs, a per-account queue, a runtime quota and a rolling rate limit,
 can inject network faults, and runs on its own clock (emulated time = start + real elapsed x ``speed``
 + ``advance()``). Where the axiom.ai docs disagree it follows one reading and offers the other as a
-scenario switch. It needs only the standard library (PyYAML for YAML scenarios, imported lazily) and
-never imports Airflow.
+scenario switch. It needs only the standard library and pydantic, which validates scenarios (PyYAML for
+YAML scenarios, imported lazily), and never imports Airflow.
 
 Start it in one of three ways::
 
