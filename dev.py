@@ -2,23 +2,24 @@
 """Task runner that needs nothing but Python >= 3.10: ``python3 dev.py <command>``.
 
 Commands:
-  test       the contributor's loop: ruff, ruff format --check, mypy and every test that needs no
-             running Airflow service (pytest -m "not e2e": unit, property, emulator tests and the
-             `airflow dags test` runs) on the default Airflow; about 3 minutes on 2 cores, printed
-  e2e        the tests against a real Airflow (scheduler, dag-processor, triggerer, api-server) on the
-             default Airflow: pytest -m e2e, the soak and the browser test included (arguments go to
-             pytest, e.g. `e2e -m "e2e and not soak"`)
+  test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
+             Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
+             default Airflow; its time is printed (about 2 minutes on 2 cores)
+  e2e        every test that runs Airflow itself, on the default Airflow: `airflow dags test` runs and
+             the airflow CLI (-m airflow_db), then a real scheduler, dag-processor, triggerer and
+             api-server (-m e2e: the soak, the shared key and the browser test included). Arguments
+             go to pytest, e.g. `e2e -m "e2e and not soak"`
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
-  matrix     the suite on other Airflow minors, each in its own venv, in legs (fast: what `test` runs
-             but lint; e2e: the real-Airflow tests but the soak; soak: the soak and the shared key),
-             each timed. `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
-             Python; `matrix 3.0 --legs fast` only those legs (default: fast,e2e). Arguments after
-             `--` go to pytest.
+  matrix     the suite on every supported Airflow minor, each in its own venv, in legs, each timed: unit
+             (what `test` runs but lint), dags (-m airflow_db), e2e (-m "e2e and not soak"), soak
+             (-m soak). `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
+             Python; `matrix 3.0 --legs unit,dags` only those legs (default: unit,dags,e2e).
+             Arguments after `--` go to pytest.
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
@@ -29,6 +30,7 @@ when pyproject.toml or the Airflow pins below have changed. The matrix venvs liv
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -40,6 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -66,14 +69,24 @@ OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.spl
 
 #: The suite's parts, by pytest marker (pyproject.toml): name -> pytest arguments.
 LEGS: dict[str, tuple[str, ...]] = {
-    # everything that needs no running Airflow service: `dev.py test`
-    "fast": ("tests", "-m", "not e2e"),
+    # no Airflow process at all: `dev.py test` (in two processes at once, see UNIT_SHARDS)
+    "unit": ("tests", "-m", "not e2e and not airflow_db"),
+    # `airflow dags test` and the airflow CLI against a migrated DB: each run is a process of about
+    # 25 s of CPU, so they run with the e2e tests
+    "dags": ("tests", "-m", "airflow_db"),
     # a real Airflow's components in subprocesses; the browser test skips without Chromium
     "e2e": ("tests", "-m", "e2e and not soak"),
     # the soak and the shared key: minutes of load each, nothing version-specific beyond `e2e`
     "soak": ("tests", "-m", "soak"),
 }
-DEFAULT_LEGS = ("fast", "e2e")
+DEFAULT_LEGS = ("unit", "dags", "e2e")
+#: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
+#: hypothesis search, and the rest.
+_SHARD_A = ("tests/emulator", "tests/test_provider.py", "tests/test_properties.py", "tests/test_hook_emulator.py")
+UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
+    (*_SHARD_A, "-m", "not e2e and not airflow_db"),
+    ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
+)
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
@@ -211,7 +224,11 @@ def matrix(args: list[str]) -> int:
         for leg in legs:
             print(f"\n=== {label}: {leg}", flush=True)
             t0 = time.monotonic()
-            rc = sh(venv / BIN_DIR / "python", "-m", "pytest", *LEGS[leg], *pytest_args)
+            python = venv / BIN_DIR / "python"
+            if leg == "unit":
+                rc = pytest_shards(python, UNIT_SHARDS, pytest_args)
+            else:
+                rc = sh(python, "-m", "pytest", *LEGS[leg], *pytest_args)
             elapsed = time.monotonic() - t0
             results.append((label, leg, rc, elapsed))
             print(f"=== {label}: {leg} {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {fmt(elapsed)}", flush=True)
@@ -340,12 +357,33 @@ def timed(name: str, run: Callable[[], int]) -> int:
     return rc
 
 
+def pytest_shards(python: Path, shards: tuple[tuple[str, ...], ...], args: list[str]) -> int:
+    """Run pytest once per shard, all at once; the last streams, the others' output follows it."""
+    with contextlib.ExitStack() as stack:
+        background: list[tuple[tuple[str, ...], subprocess.Popen[bytes], Any]] = []
+        for shard in shards[:-1]:
+            out = stack.enter_context(tempfile.TemporaryFile())
+            print("+ (alongside)", python.name, "-m pytest", *shard, *args, flush=True)
+            proc = subprocess.Popen([str(python), "-m", "pytest", *shard, *args], cwd=ROOT, stdout=out, stderr=out)
+            background.append((shard, proc, out))
+        rc = sh(python, "-m", "pytest", *shards[-1], *args)
+        for shard, proc, out in background:
+            rc = proc.wait() or rc
+            out.seek(0)
+            print(f"\n=== output of the pytest alongside ({' '.join(shard)}):", flush=True)
+            sys.stdout.buffer.write(out.read())
+            sys.stdout.flush()
+    return rc
+
+
 def test(args: list[str]) -> int:
-    return timed("test", lambda: lint() or typecheck() or unit(*LEGS["fast"], *args))
+    """The fast loop: ruff, mypy, and the unit leg in two pytest processes at once."""
+    return timed("test", lambda: lint() or typecheck() or pytest_shards(BIN / "python", UNIT_SHARDS, args))
 
 
 def e2e(args: list[str]) -> int:
-    return timed("e2e", lambda: unit("tests", "-m", "e2e", *args))
+    """Every test that runs Airflow itself: the `airflow dags test` runs, then the real-Airflow ones."""
+    return timed("e2e", lambda: unit("tests", "-m", "airflow_db or e2e", *args))
 
 
 def main(argv: list[str]) -> int:
