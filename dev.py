@@ -82,7 +82,7 @@ LEGS: dict[str, tuple[str, ...]] = {
 DEFAULT_LEGS = ("unit", "dags", "e2e")
 #: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
 #: hypothesis search, and the rest.
-_SHARD_A = ("tests/emulator", "tests/test_provider.py", "tests/test_properties.py", "tests/test_hook_emulator.py")
+_SHARD_A = ("tests/emulator", "tests/test_provider.py", "tests/test_properties.py")
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", "not e2e and not airflow_db"),
     ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
