@@ -4,7 +4,7 @@
 Commands:
   test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
              Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
-             default Airflow; its time is printed (about 2 minutes on 2 cores)
+             default Airflow; its time is printed (2 to 3 minutes on 2 cores)
   e2e        every test that runs Airflow itself, on the default Airflow: `airflow dags test` runs and
              the airflow CLI (-m airflow_db), then a real scheduler, dag-processor, triggerer and
              api-server (-m e2e: the soak, the shared key and the browser test included). Arguments

@@ -284,7 +284,14 @@ class AirflowUnderTest:
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         self.check_alive()
-        response = self.http.request(method, path, **kwargs)
+        attempts = 3 if method == "GET" else 1  # GETs are retried: a busy machine can starve the api-server a while
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                break
+            except httpx.ReadTimeout:
+                if attempt == attempts:
+                    raise
         assert response.is_success, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
         return response.json()
 
