@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -173,7 +173,8 @@ def _allowed_keys(loc: tuple[int | str, ...], model: type[BaseModel]) -> list[st
     for part in loc[:-1]:
         if isinstance(part, str):
             annotation = model.model_fields[part].annotation
-            model = next(m for m in (annotation, *getattr(annotation, "__args__", ())) if isinstance(m, type))
+            candidates = (annotation, *get_args(annotation))  # a model, or a list or Optional of one
+            model = next(m for m in candidates if get_origin(m) is None and isinstance(m, type))
     return sorted(set(model.model_fields) - {"source"})
 
 
