@@ -2,18 +2,24 @@
 """Task runner that needs nothing but Python >= 3.10: ``python3 dev.py <command>``.
 
 Commands:
-  demo       the main job: emulator + example DAG through `airflow dags test`, output rows printed
-  test       everything CI runs on the default Airflow: ruff, ruff format --check, mypy, the whole pytest suite
+  test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
+             Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
+             default Airflow; its time is printed (2 to 3 minutes on 2 cores)
+  e2e        every test that runs Airflow itself, on the default Airflow, in three timed legs: dags
+             (`airflow dags test` runs and the airflow CLI), e2e (a real scheduler, dag-processor,
+             triggerer and api-server; the browser test included) and soak (the soak, the shared key).
+             Arguments make it one pytest run of them all, e.g. `e2e -m "e2e and not soak"`
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
-  matrix     the suite on every supported Airflow minor, each in its own venv, in three legs (unit
-             tests, the example DAGs through `airflow dags test`, the real-Airflow e2e tests), each
-             timed. `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the Python;
-             `matrix 3.0 --legs unit,dags` only those legs. Arguments after `--` go to pytest.
+  matrix     the suite on every supported Airflow minor, each in its own venv, in legs, each timed: unit
+             (what `test` runs but lint), dags (-m airflow_db), e2e (-m "e2e and not soak"), soak
+             (-m soak). `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
+             Python; `matrix 3.0 --legs unit,dags` only those legs (default: unit,dags,e2e).
+             Arguments after `--` go to pytest.
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
@@ -24,6 +30,7 @@ when pyproject.toml or the Airflow pins below have changed. The matrix venvs liv
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -33,7 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -58,14 +67,26 @@ AIRFLOWS: dict[str, tuple[str, tuple[str, ...], str]] = {
 DEFAULT_AIRFLOW = "3.3"
 OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.split(".")))
 
-#: The matrix legs: name -> pytest arguments.
+#: The suite's parts, by pytest marker (pyproject.toml): name -> pytest arguments.
 LEGS: dict[str, tuple[str, ...]] = {
-    "unit": ("tests", "--ignore=tests/e2e", "--ignore=tests/test_example_dags.py"),
-    "dags": ("tests/test_example_dags.py",),
-    # The soak and the shared-key test (minutes each, and nothing version-specific in them beyond what
-    # test_real_triggerer covers) run in the default `test` only, which keeps CI well inside its limit.
-    "e2e": ("tests/e2e", "--ignore=tests/e2e/test_soak.py", "--ignore=tests/e2e/test_shared_key.py"),
+    # no Airflow process at all: `dev.py test` (in two processes at once, see UNIT_SHARDS)
+    "unit": ("tests", "-m", "not e2e and not airflow_db"),
+    # `airflow dags test` and the airflow CLI against a migrated DB: each run is a process of about
+    # 25 s of CPU, so they run with the e2e tests
+    "dags": ("tests", "-m", "airflow_db"),
+    # a real Airflow's components in subprocesses; the browser test skips without Chromium
+    "e2e": ("tests", "-m", "e2e and not soak"),
+    # the soak and the shared key: minutes of load each, nothing version-specific beyond `e2e`
+    "soak": ("tests", "-m", "soak"),
 }
+DEFAULT_LEGS = ("unit", "dags", "e2e")
+#: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
+#: hypothesis search, and the rest.
+_SHARD_A = ("tests/emulator", "tests/test_provider.py", "tests/test_properties.py")
+UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
+    (*_SHARD_A, "-m", "not e2e and not airflow_db"),
+    ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
+)
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
@@ -182,7 +203,7 @@ def matrix(args: list[str]) -> int:
     if "--" in args:
         at = args.index("--")
         args, pytest_args = args[:at], args[at + 1 :]
-    legs = list(LEGS)
+    legs = list(DEFAULT_LEGS)
     if "--legs" in args:
         at = args.index("--legs")
         legs = args[at + 1].split(",")
@@ -203,7 +224,11 @@ def matrix(args: list[str]) -> int:
         for leg in legs:
             print(f"\n=== {label}: {leg}", flush=True)
             t0 = time.monotonic()
-            rc = sh(venv / BIN_DIR / "python", "-m", "pytest", *LEGS[leg], *pytest_args)
+            python = venv / BIN_DIR / "python"
+            if leg == "unit":
+                rc = pytest_shards(python, UNIT_SHARDS, pytest_args)
+            else:
+                rc = sh(python, "-m", "pytest", *LEGS[leg], *pytest_args)
             elapsed = time.monotonic() - t0
             results.append((label, leg, rc, elapsed))
             print(f"=== {label}: {leg} {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {fmt(elapsed)}", flush=True)
@@ -323,13 +348,45 @@ def unit(*args: str) -> int:
     return sh(BIN / "python", "-m", "pytest", *args)
 
 
-def test(args: list[str]) -> int:
+def timed(name: str, run: Callable[[], int]) -> int:
+    """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
-    rc = lint() or typecheck() or unit(*args)
-    release = AIRFLOWS[DEFAULT_AIRFLOW][0]
-    outcome = "passed" if rc == 0 else "FAILED"
-    print(f"=== test (Airflow {release} / Python {THIS_PYTHON}) {outcome} in {fmt(time.monotonic() - t0)}", flush=True)
+    rc = run()
+    label = f"Airflow {AIRFLOWS[DEFAULT_AIRFLOW][0]} / Python {THIS_PYTHON}"
+    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(time.monotonic() - t0)}", flush=True)
     return rc
+
+
+def pytest_shards(python: Path, shards: tuple[tuple[str, ...], ...], args: list[str]) -> int:
+    """Run pytest once per shard, all at once; the last streams, the others' output follows it."""
+    with contextlib.ExitStack() as stack:
+        background: list[tuple[tuple[str, ...], subprocess.Popen[bytes], Any]] = []
+        for shard in shards[:-1]:
+            out = stack.enter_context(tempfile.TemporaryFile())
+            print("+ (alongside)", python.name, "-m pytest", *shard, *args, flush=True)
+            proc = subprocess.Popen([str(python), "-m", "pytest", *shard, *args], cwd=ROOT, stdout=out, stderr=out)
+            background.append((shard, proc, out))
+        rc = sh(python, "-m", "pytest", *shards[-1], *args)
+        for shard, proc, out in background:
+            rc = proc.wait() or rc
+            out.seek(0)
+            print(f"\n=== output of the pytest alongside ({' '.join(shard)}):", flush=True)
+            sys.stdout.buffer.write(out.read())
+            sys.stdout.flush()
+    return rc
+
+
+def test(args: list[str]) -> int:
+    """The fast loop: ruff, mypy, and the unit leg in two pytest processes at once."""
+    return timed("test", lambda: lint() or typecheck() or pytest_shards(BIN / "python", UNIT_SHARDS, args))
+
+
+def e2e(args: list[str]) -> int:
+    """Every test that runs Airflow itself, in three timed legs (one pytest run when given arguments)."""
+    if args:
+        return timed("e2e", lambda: unit("tests", "-m", "airflow_db or e2e", *args))
+    results = [timed(f"e2e: {leg} leg", lambda leg=leg: unit(*LEGS[leg])) for leg in ("dags", "e2e", "soak")]
+    return next((rc for rc in results if rc), 0)
 
 
 def main(argv: list[str]) -> int:
@@ -340,6 +397,7 @@ def main(argv: list[str]) -> int:
         "venv": lambda: 0,
         "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
         "test": lambda: test(args),
+        "e2e": lambda: e2e(args),
         "lint": lint,
         "typecheck": typecheck,
         "unit": lambda: unit(*args),

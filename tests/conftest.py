@@ -31,6 +31,7 @@ import pytest  # noqa: E402
 
 from airflow_provider_axiom._transport import Clock  # noqa: E402
 from airflow_provider_axiom.hooks.axiom import AxiomHook  # noqa: E402
+from tests.dags_cli import airflow  # noqa: E402
 
 # The emulator's pytest plugin is opt-in for users; this suite opts in.
 pytest_plugins = ["airflow_provider_axiom.testing.pytest_plugin"]
@@ -93,3 +94,10 @@ def mock_hook(fake_time: FakeTime) -> Callable[..., AxiomHook]:
 
 def body_of(request: httpx.Request) -> dict[str, Any]:
     return json.loads(request.content)
+
+
+@pytest.fixture(scope="session")
+def migrated_db() -> None:
+    """This session's metadata DB, migrated (once) for ``airflow dags test``."""
+    result = airflow("db", "migrate")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

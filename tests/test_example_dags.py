@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.dags_cli import REPO, airflow, xcom
+from tests.dags_cli import dags_test as airflow_dags_test
 
-REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "example_dags"
 EXPECTED = {
     "example_axiom_trigger_and_wait",
@@ -40,34 +37,8 @@ def test_parsing_the_example_dags_makes_no_network_call(monkeypatch):
     assert set(bag.dag_ids) == EXPECTED
 
 
-def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def migrated_db() -> None:
-    result = airflow("db", "migrate", env=dict(os.environ))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
 def dags_test(dag_id: str, emulator: AxiomEmulator) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIRFLOW_CONN_AXIOM_DEFAULT": emulator.connection_json()}
-    return airflow("dags", "test", dag_id, env=env)
-
-
-def xcom(dag_id: str, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == key)
-            .order_by(XComModel.timestamp.desc())
-            .first()
-        )
-        return None if row is None else row.value
+    return airflow_dags_test(dag_id, {"AIRFLOW_CONN_AXIOM_DEFAULT": emulator.connection_json()})
 
 
 def task_states(dag_id: str) -> dict[str, str]:
@@ -78,16 +49,12 @@ def task_states(dag_id: str) -> dict[str, str]:
         return {ti.task_id: ti.state for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id)}
 
 
-def started(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
-    return [r for r in emulator.runs(name) if not r.get("history")]
-
-
 @pytest.mark.airflow_db
 def test_trigger_and_wait(migrated_db):
     with AxiomEmulator("demo", speed=30) as emulator:
         result = dags_test("example_axiom_trigger_and_wait", emulator)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        runs = started(emulator, "Scrape product prices")
+        runs = emulator.started_runs("Scrape product prices")
     assert len(runs) == 1
     output = xcom("example_axiom_trigger_and_wait", "scrape_prices")
     assert output["status"] == "Success" and output["viewer_url"] == runs[0]["viewer_url"]
@@ -117,8 +84,8 @@ def test_error_handling(migrated_db):
         emulator.set_faults("run-reports", sequence=["ok", {"status": 500}, "reset", "ok"])
         result = dags_test("example_axiom_error_handling", emulator)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        checkout_runs = started(emulator, "Broken checkout flow")
-        export_runs = started(emulator, "Export leads")
+        checkout_runs = emulator.started_runs("Broken checkout flow")
+        export_runs = emulator.started_runs("Export leads")
     output = result.stdout + result.stderr
     assert "No element found for selector: #checkout-button" in output
     assert len(checkout_runs) == 2  # retries=1: the failed run was tried once more
@@ -132,14 +99,12 @@ def test_error_handling(migrated_db):
 @pytest.mark.airflow_db
 def test_fan_out_one_run_at_a_time(migrated_db):
     """Three mapped tasks over one automation, in a one-slot pool: each gets its own run and its own rows."""
-    pool = airflow(
-        "pools", "set", "axiom_serial", "1", "one axiom run at a time", "--include-deferred", env=dict(os.environ)
-    )
+    pool = airflow("pools", "set", "axiom_serial", "1", "one axiom run at a time", "--include-deferred")
     assert pool.returncode == 0, pool.stdout + pool.stderr
     with AxiomEmulator("demo", speed=30) as emulator:
         result = dags_test("example_axiom_fan_out", emulator)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        runs = started(emulator, "Scrape product prices")
+        runs = emulator.started_runs("Scrape product prices")
     assert len(runs) == 3
     rows = xcom("example_axiom_fan_out", "collect")
     assert sorted(rows) == [f"https://example.com/product/{i}" for i in (1, 2, 3)]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_axiom._transport import Clock
-from tests.test_lifecycle import EmulatedTime, FakeTI, defer, operator
+from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
 NAME = "Scrape product prices"
 SCENARIO = {

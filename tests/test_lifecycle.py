@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pendulum
 import pytest
-from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
@@ -23,142 +20,20 @@ from airflow_provider_axiom.exceptions import (
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
 from airflow_provider_axiom.sensors.axiom import AxiomRunSensor
-from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
-
-NEW_ROWS = [["name", "email"], ["Ada", "ada@example.com"]]
-OLD_ROWS = [["name", "email"], ["Old", "old@example.com"]]
-
-SCENARIO = {
-    "api_key": "lifecycle-key",
-    "automations": [
-        {"name": "Export leads", "duration": 40, "output": {"google-sheet-data": NEW_ROWS}},
-        {"name": "Scrape product prices", "duration": 20, "echo_input": True},
-        {
-            "name": "Broken checkout flow",
-            "duration": 15,
-            "outcome": "Failure",
-            "failure_message": "Error: No element found for selector: #checkout-button",
-        },
-        {"name": "Long crawl", "duration": 36000},
-    ],
-    # the latest run of "Export leads" before the test: a Success with other rows
-    "history": [
-        {"name": "Export leads", "status": "Success", "minutes_ago": 30, "output": {"google-sheet-data": OLD_ROWS}}
-    ],
-}
+from tests.task_kit import (
+    NEW_ROWS,
+    OLD_ROWS,
+    SCENARIO,
+    EmulatedTime,
+    FakeTaskStateStore,
+    FakeTI,
+    context,
+    defer,
+    operator,
+    run_trigger,
+)
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
-
-
-class FakeTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class EmulatedTime:
-    """Sleeps move the emulator's clock and a local clock together; nothing really waits."""
-
-    def __init__(self, emulator) -> None:
-        self.emulator = emulator
-        self.now = pendulum.now("UTC")
-        self.sleeps: list[float] = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now = self.now.add(microseconds=int(seconds * 1e6))
-        self.emulator.advance(seconds)
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)
-
-    def monotonic(self) -> float:
-        return float(self.now.timestamp())
-
-    def as_clock(self) -> Clock:
-        """The provider's one time seam: every wait moves emulated time, and calls ``after_sleep``."""
-        if not hasattr(self, "_clock"):
-            self.after_sleep: Any = None
-
-            def sleep(seconds: float) -> None:
-                self.sleep(seconds)
-                if self.after_sleep:
-                    self.after_sleep(seconds)
-
-            async def asleep(seconds: float) -> None:
-                sleep(seconds)
-                await asyncio.sleep(0)
-
-            self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=sleep, asleep=asleep)
-        return self._clock
-
-    def hook(self, conn_id: str = "axiom_default") -> AxiomHook:
-        return AxiomHook(conn_id, clock=self.as_clock())
-
-
-def operator(time: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
-    op = AxiomTriggerAutomationOperator(task_id="axiom", **kwargs)
-    op.hook = time.hook(op.axiom_conn_id)
-    return op
-
-
-def context() -> dict[str, Any]:
-    return {"ti": FakeTI()}
-
-
-def runs(emulator, name):
-    return [r for r in emulator.runs(name) if not r.get("history")]
-
-
-async def run_trigger(trigger: AxiomRunTrigger, time: EmulatedTime) -> dict[str, Any]:
-    trigger.hook = time.hook(trigger.axiom_conn_id)
-    events = [e.payload async for e in trigger.run()]
-    assert len(events) == 1  # exactly one event, then the generator returns
-    return events[0]
-
-
-def import_string(path: str):
-    import importlib
-
-    module, name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
-
-
-def assert_worker_can_send(deferred: TaskDeferred) -> None:
-    """Encode the deferral exactly as a real worker does before sending it to its supervisor.
-
-    ``airflow dags test`` skips this step; a pendulum Duration as ``timeout`` once broke it.
-    """
-    import structlog
-    from airflow.sdk.execution_time.comms import _RequestFrame
-    from airflow.sdk.execution_time.task_runner import _defer_task
-
-    class TI:
-        dag_id, task_id, run_id = "d", "t", "r"
-
-    msg, _ = _defer_task(deferred, TI(), structlog.get_logger())
-    assert _RequestFrame(id=1, body=msg.model_dump()).as_bytes()
-    assert type(deferred.timeout) is timedelta
-
-
-def defer(op, ctx) -> AxiomRunTrigger:
-    with pytest.raises(TaskDeferred) as exc:
-        op.execute(ctx)
-    assert exc.value.method_name == "execute_complete"
-    assert_worker_can_send(exc.value)
-    trigger = exc.value.trigger
-    classpath, kwargs = trigger.serialize()
-    rebuilt = import_string(classpath)(**kwargs)  # round trip, as the triggerer does
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert "lifecycle-key" not in repr(kwargs)
-    return rebuilt
-
 
 # ---------------------------------------------------------------- operator, in the worker
 
@@ -172,7 +47,7 @@ def test_worker_mode_returns_this_runs_rows_not_the_previous_runs(axiom_emulator
     assert result["viewer_url"] and ctx["ti"].xcom["viewer_url"] == result["viewer_url"]
     assert ctx["ti"].xcom["triggered_at"] == result["triggered_at"]
     assert pendulum.parse(result["started_at"]) >= pendulum.parse(result["triggered_at"]).subtract(seconds=2)
-    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert len(axiom_emulator.started_runs("Export leads")) == 1
     ticks = [s for s in time.sleeps if s > 1]  # less is the rate limiter spacing calls
     assert ticks and all(s == pytest.approx(5, abs=0.8) for s in ticks)  # a fixed 5 s tick while waiting
 
@@ -225,14 +100,14 @@ def test_queued_trigger_is_waited_through(axiom_emulator):
 
     # the crawl would hold the slot for 10 h: stop it after 7 minutes so the queue moves
     def stop_blocker(seconds: float) -> None:
-        if time.sleeps and sum(time.sleeps) > 420 and not runs(axiom_emulator, "Long crawl")[0]["stopped"]:
-            with_hook.stop_run(runs(axiom_emulator, "Long crawl")[0]["viewer_url"])
+        if time.sleeps and sum(time.sleeps) > 420 and not axiom_emulator.started_runs("Long crawl")[0]["stopped"]:
+            with_hook.stop_run(axiom_emulator.started_runs("Long crawl")[0]["viewer_url"])
 
     time.after_sleep = stop_blocker
     result = op.execute(ctx)
     assert "viewer_url" not in ctx["ti"].xcom  # queued: no viewer link at trigger time (3.0 refuses None)
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
-    assert runs(axiom_emulator, "Export leads")[0]["was_queued"]
+    assert axiom_emulator.started_runs("Export leads")[0]["was_queued"]
 
 
 def test_timeout_stops_the_remote_run(axiom_emulator):
@@ -240,7 +115,7 @@ def test_timeout_stops_the_remote_run(axiom_emulator):
     op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
     with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
         op.execute(context())
-    run = runs(axiom_emulator, "Long crawl")[0]
+    run = axiom_emulator.started_runs("Long crawl")[0]
     assert run["stopped"] and run["status"] == "Failure"
 
 
@@ -256,7 +131,7 @@ def test_on_kill_stops_the_remote_run(axiom_emulator):
     time.after_sleep = killed_during_wait
     with pytest.raises(KeyboardInterrupt):
         op.execute(context())
-    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert axiom_emulator.started_runs("Long crawl")[0]["stopped"]
 
 
 def test_transient_faults_while_polling_do_not_fail_the_task(axiom_emulator):
@@ -312,10 +187,10 @@ async def test_deferred_timeout_stops_the_run(axiom_emulator):
     assert trigger.deadline <= time.now.add(seconds=300)
     event = await run_trigger(trigger, time)
     assert event["status"] == "timeout"
-    assert not runs(axiom_emulator, "Long crawl")[0]["stopped"]  # the trigger itself never stops it
+    assert not axiom_emulator.started_runs("Long crawl")[0]["stopped"]  # the trigger itself never stops it
     with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
         await asyncio.to_thread(op.execute_complete, context(), event)
-    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert axiom_emulator.started_runs("Long crawl")[0]["stopped"]
 
 
 async def test_deferred_error_event_for_a_revoked_key(axiom_emulator):
@@ -348,7 +223,7 @@ async def test_trigger_on_kill_stops_the_run_and_cleanup_does_not(axiom_emulator
     time = EmulatedTime(axiom_emulator)
     trigger = await asyncio.to_thread(defer, operator(time, automation_name="Long crawl", deferrable=True), context())
     await trigger.cleanup()  # triggerer restart or redistribution
-    assert not runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert not axiom_emulator.started_runs("Long crawl")[0]["stopped"]
     states = iter(["deferred", None, "failed"])
 
     async def task_state() -> str | None:  # what Airflow answers about the task instance
@@ -357,9 +232,9 @@ async def test_trigger_on_kill_stops_the_run_and_cleanup_does_not(axiom_emulator
     trigger._task_state = task_state  # type: ignore[method-assign]
     await trigger.on_kill()  # Airflow 3.3 moved the trigger to another triggerer: still deferred
     await trigger.on_kill()  # the state could not be read
-    assert not runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert not axiom_emulator.started_runs("Long crawl")[0]["stopped"]
     await trigger.on_kill()  # a user marked the task failed
-    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert axiom_emulator.started_runs("Long crawl")[0]["stopped"]
 
 
 @pytest.mark.parametrize(
@@ -439,7 +314,7 @@ def test_sensor_poke_reads_the_rows_through_transient_run_data_failures(axiom_em
     assert done.is_done and done.xcom_value["data"] == {"google-sheet-data": NEW_ROWS}
     assert done.xcom_value["data_unavailable"] is None
     assert [r["fault"] for r in axiom_emulator.requests("run-data")] == ["status:503"] * 6 + ["html", None]
-    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert len(axiom_emulator.started_runs("Export leads")) == 1
 
 
 def test_sensor_poke_gives_up_on_an_unreadable_output_after_max_consecutive_errors(axiom_emulator):
@@ -508,7 +383,7 @@ def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_
     else:
         result = op.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
-    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert len(axiom_emulator.started_runs("Export leads")) == 1
 
 
 def test_axiom_run_link_reads_the_viewer_url_xcom(monkeypatch):
@@ -539,23 +414,6 @@ def test_finished_status_vocabulary_still_returns_the_output(axiom_emulator):
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
 
 
-class FakeTaskStateStore:
-    """What Airflow >= 3.3 puts in the context as ``task_state_store``; it survives task retries."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key, default=None):
-        return self.data.get(key, default)
-
-    def set(self, key, value, *, retention=None):
-        json_roundtrip = __import__("json").loads(__import__("json").dumps(value))
-        self.data[key] = json_roundtrip
-
-    def delete(self, key):
-        self.data.pop(key, None)
-
-
 def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_run(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
@@ -575,9 +433,9 @@ def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_ru
     ctx = {"ti": FakeTI(), "task_state_store": store}
     result = retry.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
-    assert len(runs(axiom_emulator, "Export leads")) == 1  # re-attached, not triggered again
+    assert len(axiom_emulator.started_runs("Export leads")) == 1  # re-attached, not triggered again
     assert [r["endpoint"] for r in axiom_emulator.requests("trigger")] == ["trigger"]
-    assert ctx["ti"].xcom["viewer_url"] == runs(axiom_emulator, "Export leads")[0]["viewer_url"]
+    assert ctx["ti"].xcom["viewer_url"] == axiom_emulator.started_runs("Export leads")[0]["viewer_url"]
     assert "axiom_run" not in store.data  # the run ended: a later clear starts a new run
 
 
@@ -589,7 +447,7 @@ def test_a_retry_after_a_failed_run_starts_a_new_run(axiom_emulator):
             operator(time, automation_name="Broken checkout flow", deferrable=False).execute(
                 {"ti": FakeTI(), "task_state_store": store}
             )
-    assert len(runs(axiom_emulator, "Broken checkout flow")) == 2
+    assert len(axiom_emulator.started_runs("Broken checkout flow")) == 2
     assert store.data == {}
 
 
@@ -603,7 +461,7 @@ async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
     assert "axiom_run" in store.data
     retry = operator(time, automation_name="Export leads", deferrable=True)
     trigger = await asyncio.to_thread(defer, retry, {"ti": FakeTI(), "task_state_store": store})
-    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert len(axiom_emulator.started_runs("Export leads")) == 1
     event = await run_trigger(trigger, time)
     assert retry.execute_complete({"task_state_store": store}, event)["data"] == {"google-sheet-data": NEW_ROWS}
     assert store.data == {}
@@ -626,4 +484,4 @@ def test_sensor_poke_mode_timeout_stops_the_run(axiom_emulator, soft_fail):
     )
     with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
         s.execute(context())
-    assert runs(axiom_emulator, "Long crawl")[0]["stopped"]
+    assert axiom_emulator.started_runs("Long crawl")[0]["stopped"]

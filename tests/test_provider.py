@@ -182,6 +182,7 @@ def airflow_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
     return subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.airflow_db
 def test_airflow_cli_lists_the_provider_and_tests_the_connection(axiom_emulator):
     env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     listed = airflow_cli("providers", "list", env=env)

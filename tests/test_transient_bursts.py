@@ -14,16 +14,13 @@ down fails the task with the retryable ``AxiomOutputUnreadableError``; an ``exec
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.dags_cli import REPO, dags_test, xcom
 from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_CONN_ID,
     BURST_DAGS,
@@ -37,7 +34,6 @@ from tests.e2e.dags.e2e_axiom_burst_dags import (
     TIMEOUT_RUN_SECONDS,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "tests" / "e2e" / "dags"
 
 SCENARIO: dict[str, Any] = {
@@ -58,42 +54,12 @@ def burst_connection(emulator: AxiomEmulator) -> str:
     return json.dumps({**json.loads(emulator.connection_json()), "extra": {"max_retries": 2}})
 
 
-def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-def dags_test(emulator: AxiomEmulator, dag_id: str) -> subprocess.CompletedProcess[str]:
+def run_dag(emulator: AxiomEmulator, dag_id: str) -> Any:
     env = {
-        **os.environ,
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         f"AIRFLOW_CONN_{BURST_CONN_ID.upper()}": burst_connection(emulator),
     }
-    return airflow("dags", "test", dag_id, env=env)
-
-
-def started_runs(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
-    return [r for r in emulator.runs(name) if not r.get("history")]
-
-
-@pytest.fixture(scope="module")
-def migrated_db() -> None:
-    result = airflow("db", "migrate", env=dict(os.environ))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def xcom(dag_id: str, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value")
-            .order_by(XComModel.timestamp.desc())
-            .first()
-        )
-        return None if row is None else row.value
+    return dags_test(dag_id, env)
 
 
 @pytest.mark.airflow_db
@@ -103,9 +69,9 @@ def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(migrated_db, dag_id,
     name, deferrable = BURST_DAGS[dag_id]
     with AxiomEmulator(SCENARIO) as emulator:
         emulator.set_faults(endpoint, sequence=BURST_FAULTS)
-        result = dags_test(emulator, dag_id)
+        result = run_dag(emulator, dag_id)
         output = result.stdout + result.stderr
-        runs = started_runs(emulator, name)
+        runs = emulator.started_runs(name)
         hit = emulator.requests(endpoint)
         triggers = emulator.requests("trigger")
 
@@ -132,9 +98,9 @@ def test_an_output_that_stays_unreadable_fails_the_task_retryably(migrated_db, d
     name, deferrable = RUNDATA_DOWN_DAGS[dag_id]
     with AxiomEmulator(SCENARIO) as emulator:
         emulator.set_faults("run-data", probability=1.0, fault={"status": 503})
-        result = dags_test(emulator, dag_id)
+        result = run_dag(emulator, dag_id)
         output = result.stdout + result.stderr
-        runs = started_runs(emulator, name)
+        runs = emulator.started_runs(name)
         reads = emulator.requests("run-data")
 
     assert result.returncode != 0, f"the task succeeded without its rows (deferrable={deferrable}):\n{output[-5000:]}"
@@ -151,10 +117,10 @@ def test_execution_timeout_ends_the_wait_and_stops_the_run(migrated_db, dag_id):
     name, deferrable = TIMEOUT_DAGS[dag_id]
     with AxiomEmulator(SCENARIO) as emulator:
         began = time.monotonic()
-        result = dags_test(emulator, dag_id)
+        result = run_dag(emulator, dag_id)
         took = time.monotonic() - began
         output = result.stdout + result.stderr
-        runs = started_runs(emulator, name)
+        runs = emulator.started_runs(name)
         stops = emulator.requests("stop")
         (trigger,) = emulator.requests("trigger")
 

@@ -21,7 +21,7 @@ from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
-from tests.test_lifecycle import NEW_ROWS, SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, defer, operator, runs
+from tests.task_kit import NEW_ROWS, SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, defer, operator
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 
@@ -167,7 +167,7 @@ def test_a_burst_of_transient_answers_right_after_the_trigger_is_tolerated(axiom
     else:
         result = op.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
-    assert len(runs(axiom_emulator, "Export leads")) == 1
+    assert len(axiom_emulator.started_runs("Export leads")) == 1
 
 
 def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_crashed(axiom_emulator):
@@ -175,7 +175,7 @@ def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_c
     store = FakeTaskStateStore()
 
     def crash_once_it_succeeded(seconds: float) -> None:
-        if runs(axiom_emulator, "Export leads")[0]["status"] == "Success":
+        if axiom_emulator.started_runs("Export leads")[0]["status"] == "Success":
             raise SystemExit("worker lost while reading the output")
 
     time.as_clock()
@@ -246,7 +246,7 @@ def test_a_lost_trigger_answer_with_late_registration_never_starts_a_second_run(
         time = EmulatedTime(axiom_emulator)
         result = time.hook().trigger_automation("Scrape product prices")
         assert result.recovered
-        assert len(runs(axiom_emulator, "Scrape product prices")) == attempt + 1  # one run per trigger
+        assert len(axiom_emulator.started_runs("Scrape product prices")) == attempt + 1  # one run per trigger
         axiom_emulator.advance(60)
 
 
@@ -266,4 +266,4 @@ def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
     retry = operator(time, automation_name="Broken checkout flow", deferrable=True)
     with pytest.raises(TaskDeferred):  # the retry triggers a new run and defers, instead of failing again
         retry.execute_complete({"ti": retry_ti}, failed)
-    assert len(runs(axiom_emulator, "Broken checkout flow")) == 2
+    assert len(axiom_emulator.started_runs("Broken checkout flow")) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -200,38 +201,44 @@ class AxiomHook(BaseHook):
 
     # ------------------------------------------------------------------ plans, written once for both drivers
 
-    def _simple(self, request: ApiRequest, parse: Any) -> Plan[Any]:
-        assert self._ctx is not None
-        return Call(self._ctx, request, lambda body, raw: parse(body))
+    def _context(self) -> CallContext:
+        assert self._ctx is not None, "the connection is resolved before a plan is built"
+        return self._ctx
 
-    def _plan(self, endpoint: str, *args: Any) -> Plan[Any]:
-        ctx = self._ctx
-        assert ctx is not None
-        if endpoint == "trigger":
-            name, data = args
-            request = trigger_request(name, data)  # validates before anything is sent
-            return SuggestNames(ctx, TriggerCall(ctx, request, name, self.clock.now), name)
-        if endpoint == "run-data":
-            name, run_id = args
-            plan = self._simple(run_data_request(name, run_id), parse_run_data)
-            return SuggestNames(ctx, plan, name) if name and not run_id else plan
-        if endpoint == "run-reports":
-            return self._simple(run_reports_request(args[0]), parse_run_reports)
-        if endpoint == "list-automations":
-            return self._simple(list_automations_request(), parse_automation_names)
-        if endpoint == "remaining-runtime":
-            return self._simple(remaining_runtime_request(), parse_remaining_runtime)
-        request = stop_request(*args)
+    def _simple(self, request: ApiRequest, parse: Callable[[Any], T]) -> Plan[T]:
+        return Call(self._context(), request, lambda body, raw: parse(body))
+
+    def _trigger_plan(self, name: str, data: Any) -> Plan[TriggerResult]:
+        ctx = self._context()
+        request = trigger_request(name, data)  # validates before anything is sent
+        return SuggestNames(ctx, TriggerCall(ctx, request, name, self.clock.now), name)
+
+    def _run_data_plan(self, name: str | None, run_id: str | None) -> Plan[RunData]:
+        plan = self._simple(run_data_request(name, run_id), parse_run_data)
+        return SuggestNames(self._context(), plan, name) if name and not run_id else plan
+
+    def _run_reports_plan(self, count: int) -> Plan[list[RunReport]]:
+        return self._simple(run_reports_request(count), parse_run_reports)
+
+    def _list_automations_plan(self) -> Plan[list[str]]:
+        return self._simple(list_automations_request(), parse_automation_names)
+
+    def _remaining_runtime_plan(self) -> Plan[RemainingRuntime]:
+        return self._simple(remaining_runtime_request(), parse_remaining_runtime)
+
+    def _stop_plan(self, viewer_url: str | None, run_id: str | None) -> Plan[StopResult]:
+        request = stop_request(viewer_url, run_id)
         stopped = str(request.body.get("pid") or request.body.get("run_id"))
         return self._simple(request, lambda body: parse_stop(body, stopped))
 
-    def _call(self, endpoint: str, *args: Any) -> Any:
+    def _call(self, plan: Callable[[], Plan[T]]) -> T:
+        """Resolve the connection, then build the plan (it needs the settings) and run it."""
         transport = self.transport()
-        return transport.run(self._plan(endpoint, *args))
+        return transport.run(plan())
 
-    async def _acall(self, endpoint: str, *args: Any) -> Any:
+    async def _acall(self, plan: Callable[[], Plan[T]]) -> T:
         transport = await self.atransport()
-        return await transport.arun(self._plan(endpoint, *args))
+        return await transport.arun(plan())
 
     # ------------------------------------------------------------------ public sync API
 
@@ -242,31 +249,31 @@ class AxiomHook(BaseHook):
         ``/trigger`` whose answer may have been lost after reaching the server is re-sent only
         when run reports, watched for ``trigger_check_window`` seconds, show no run of ``name``.
         """
-        return self._call("trigger", name, data)
+        return self._call(lambda: self._trigger_plan(name, data))
 
     def get_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Status (``Running``/``Success``/``Failure``) and output of the latest run of ``name``.
 
         ``run_id`` is used instead of the name when the API gave one.
         """
-        return self._call("run-data", name, run_id)
+        return self._call(lambda: self._run_data_plan(name, run_id))
 
     def get_run_reports(self, count: int = 5) -> list[RunReport]:
         """The most recent run reports, newest first."""
-        return self._call("run-reports", count)
+        return self._call(lambda: self._run_reports_plan(count))
 
     def list_automations(self) -> list[str]:
         """Names of every automation saved to the cloud on the account."""
-        return self._call("list-automations")
+        return self._call(self._list_automations_plan)
 
     def get_remaining_runtime(self) -> RemainingRuntime:
         """Runtime minutes used, allowed and remaining in the billing period."""
-        return self._call("remaining-runtime")
+        return self._call(self._remaining_runtime_plan)
 
     def stop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
         """Stop a run: by ``run_id`` when the API gave one, else the run behind ``viewer_url`` (``pid``/``pw``
         are read from it). Finished runs: no-op."""
-        return self._call("stop", viewer_url, run_id)
+        return self._call(lambda: self._stop_plan(viewer_url, run_id))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and URL with a read-only call (``/remaining-runtime``)."""
@@ -285,27 +292,27 @@ class AxiomHook(BaseHook):
 
     async def atrigger_automation(self, name: str, data: Any = None) -> TriggerResult:
         """Async :meth:`trigger_automation`."""
-        return await self._acall("trigger", name, data)
+        return await self._acall(lambda: self._trigger_plan(name, data))
 
     async def aget_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Async :meth:`get_run_data`."""
-        return await self._acall("run-data", name, run_id)
+        return await self._acall(lambda: self._run_data_plan(name, run_id))
 
     async def aget_run_reports(self, count: int = 5) -> list[RunReport]:
         """Async :meth:`get_run_reports`."""
-        return await self._acall("run-reports", count)
+        return await self._acall(lambda: self._run_reports_plan(count))
 
     async def alist_automations(self) -> list[str]:
         """Async :meth:`list_automations`."""
-        return await self._acall("list-automations")
+        return await self._acall(self._list_automations_plan)
 
     async def aget_remaining_runtime(self) -> RemainingRuntime:
         """Async :meth:`get_remaining_runtime`."""
-        return await self._acall("remaining-runtime")
+        return await self._acall(self._remaining_runtime_plan)
 
     async def astop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
         """Async :meth:`stop_run`."""
-        return await self._acall("stop", viewer_url, run_id)
+        return await self._acall(lambda: self._stop_plan(viewer_url, run_id))
 
     def describe(self) -> str:
         """Where this hook points, safe to log (the key appears only as a fingerprint)."""

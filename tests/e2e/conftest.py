@@ -1,26 +1,37 @@
-"""A real Airflow (scheduler, dag-processor, triggerer, api-server) for the end-to-end tests.
+"""A real Airflow (scheduler, dag-processor, triggerer(s), api-server) for the end-to-end tests.
 
-One Airflow per test module, in its own temporary ``AIRFLOW_HOME`` with a sqlite DB and the
-LocalExecutor. Its DAGs folder is ``tests/e2e/dags`` and its ``axiom_default`` connection points
-at an emulator served from this process on loopback. The components are started separately, each
-in its own session (process group), so the triggerer alone can be restarted; every component's
-output goes to ``<home>/<component>.log``. Nothing of the in-process test setup
-(``tests/conftest.py``) leaks into it: every ``AIRFLOW*`` variable is dropped from the environment
-the components get, and set anew.
+``start_airflow`` (a module-scoped fixture) starts one: an emulator served from this process on
+loopback with the test's scenario, and an Airflow in its own temporary ``AIRFLOW_HOME`` (sqlite,
+LocalExecutor) whose DAGs folder holds only the test's DAG files from ``tests/e2e/dags`` and whose
+connections point at that emulator. A test module asks for what it needs::
+
+    @pytest.fixture(scope="module")
+    def airflow(start_airflow):
+        return start_airflow(SCENARIO, dag_files=["e2e_axiom_my_dags.py"], dag_ids=["e2e_axiom_my"],
+                             parallelism=8, triggerers=2, connections={"axiom_default": {"max_retries": 2}})
+
+and gets an :class:`AirflowUnderTest` (its emulator as ``.emulator``), stopped at the end of the module.
+The components are started separately, each in its own session (process group), so a triggerer
+alone can be restarted; every component's output goes to ``<home>/<component>.log``. Nothing of the
+in-process test setup (``tests/conftest.py``) leaks into it: every ``AIRFLOW*`` variable is dropped
+from the environment the components get, and set anew. ``airflow_e2e`` is the Airflow of
+``dags/e2e_axiom_dags.py`` with ``SCENARIO``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +42,7 @@ from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
 E2E_DIR = Path(__file__).resolve().parent
 DAGS_DIR = E2E_DIR / "dags"
+REPO = E2E_DIR.parent.parent
 # Not resolved: the venv's python is a symlink, and the venv's bin must stay on PATH.
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW_BIN = VENV_BIN / "airflow"
@@ -63,12 +75,6 @@ STARTUP_TIMEOUT = 90.0
 STOP_GRACE = 15.0
 
 T = TypeVar("T")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "e2e: starts a real Airflow (scheduler, dag-processor, triggerer, api-server) in subprocesses"
-    )
 
 
 def free_port() -> int:
@@ -152,8 +158,9 @@ def stop_processes(procs: list[subprocess.Popen[bytes]], grace: float = STOP_GRA
 class AirflowUnderTest:
     """The subprocesses of one Airflow, its REST API (``/api/v2``), and its files."""
 
-    def __init__(self, home: Path, connection_json: str) -> None:
+    def __init__(self, home: Path, emulator: AxiomEmulator, dags_folder: Path = DAGS_DIR) -> None:
         self.home = home
+        self.emulator = emulator
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -162,8 +169,10 @@ class AirflowUnderTest:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
         env.update(
             PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            # the DAG files import their factory as tests.e2e.dags._factory
+            PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
             AIRFLOW_HOME=str(home),
-            AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_DIR),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM="2",
@@ -181,14 +190,14 @@ class AirflowUnderTest:
             AIRFLOW__API__BASE_URL=self.base_url,
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(16),
-            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),  # 86 characters: HS512 wants 64+ bytes
             # The log servers are not started (--skip-serve-logs: the logs are local files), but in
             # case a component starts one anyway it must not collide with another Airflow.
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
             AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
-            AIRFLOW_CONN_AXIOM_DEFAULT=connection_json,
+            AIRFLOW_CONN_AXIOM_DEFAULT=emulator.connection_json(),
         )
         self.env = env
         self.http = httpx.Client(base_url=f"{self.base_url}/api/v2", timeout=15.0)
@@ -240,8 +249,23 @@ class AirflowUnderTest:
 
     def stop_all(self) -> None:
         self.http.close()
-        stop_processes(list(self.procs.values()))
+        stop_processes([*self.procs.values(), *self.stopped])
         self.procs.clear()
+
+    def set_connection(self, conn_id: str, **extra: Any) -> None:
+        """Point the connection ``conn_id`` at the emulator, with these extras (before the components start)."""
+        conn = json.loads(self.emulator.connection_json())
+        if extra:
+            conn["extra"] = extra
+        self.env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+
+    def running_jobs(self, job_type: str) -> int:
+        """How many jobs of ``job_type`` (e.g. ``"TriggererJob"``) the metadata DB holds as running."""
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM job WHERE job_type = ? AND state = 'running'", (job_type,)
+            ).fetchone()
+        return int(count)
 
     def check_alive(self) -> None:
         for component, proc in self.procs.items():
@@ -260,7 +284,14 @@ class AirflowUnderTest:
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         self.check_alive()
-        response = self.http.request(method, path, **kwargs)
+        attempts = 3 if method == "GET" else 1  # GETs are retried: a busy machine can starve the api-server a while
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                break
+            except httpx.ReadTimeout:
+                if attempt == attempts:
+                    raise
         assert response.is_success, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
         return response.json()
 
@@ -334,32 +365,82 @@ class AirflowUnderTest:
         return sorted(files, key=lambda p: p.stat().st_mtime)
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[AxiomEmulator]:
-    with AxiomEmulator(SCENARIO, port=0) as emu:
-        yield emu
+@contextlib.contextmanager
+def running_airflow(
+    home: Path,
+    scenario: Mapping[str, Any],
+    *,
+    dag_files: Sequence[str],
+    dag_ids: Sequence[str],
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
+    parallelism: int = 2,
+    triggerers: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[AirflowUnderTest]:
+    """An emulator with ``scenario`` and an Airflow running ``dag_files`` (names in ``tests/e2e/dags``).
 
-
-@pytest.fixture(scope="module")
-def airflow_e2e(emulator: AxiomEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUnderTest]:
+    ``connections`` maps connection ids to the extras of a connection to the emulator
+    (``axiom_default`` always exists); ``parallelism`` is the LocalExecutor's task slots;
+    ``triggerers`` how many triggerers run (components ``triggerer``, ``triggerer-b``...);
+    ``env`` more Airflow settings. Ready once every component is healthy and ``dag_ids`` are parsed.
+    """
     if not AIRFLOW_BIN.exists():
         pytest.skip(f"no airflow executable next to {sys.executable}")
-    home = tmp_path_factory.mktemp("airflow-e2e-home")
-    af = AirflowUnderTest(home, emulator.connection_json())
+    dags_folder = home / "dags"
+    dags_folder.mkdir()
+    for name in dag_files:
+        (dags_folder / name).symlink_to(DAGS_DIR / name)
     # The components run in sessions of their own, so they would outlive a pytest killed with
     # SIGTERM (a CI timeout): turn SIGTERM into KeyboardInterrupt, which still runs this teardown.
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        af.migrate()
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            af.start(component)
-        af.wait_until_ready(["e2e_axiom_deferred_success", "e2e_axiom_mark_failed", "e2e_axiom_triggerer_restart"])
-        yield af
-    finally:
-        af.stop_all()
-        signal.signal(signal.SIGTERM, previous)
+    with AxiomEmulator(dict(scenario), port=0) as emulator:
+        af = AirflowUnderTest(home, emulator, dags_folder)
+        for conn_id, extra in (connections or {}).items():
+            af.set_connection(conn_id, **extra)
+        af.env.update(AIRFLOW__CORE__PARALLELISM=str(parallelism), **(env or {}))
+        started = time.monotonic()
+        try:
+            af.migrate()
+            triggerer_names = ["triggerer", *(f"triggerer-{chr(ord('a') + i)}" for i in range(1, triggerers))]
+            for component in ("api-server", "scheduler", "dag-processor", *triggerer_names):
+                af.start(component)
+            af.wait_until_ready(list(dag_ids))
+            print(f"\nAirflow ready in {time.monotonic() - started:.0f}s ({home.name})")
+            yield af
+        finally:
+            af.stop_all()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="module")
+def start_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AirflowUnderTest]]:
+    """Start an Airflow for this module: ``start_airflow(scenario, dag_files=..., dag_ids=..., ...)``.
+
+    The arguments are :func:`running_airflow`'s; everything started is stopped after the module.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(scenario: Mapping[str, Any], **kwargs: Any) -> AirflowUnderTest:
+            home = tmp_path_factory.mktemp("airflow-e2e-home")
+            return stack.enter_context(running_airflow(home, scenario, **kwargs))
+
+        yield start
+
+
+@pytest.fixture(scope="module")
+def airflow_e2e(start_airflow: Callable[..., AirflowUnderTest]) -> AirflowUnderTest:
+    return start_airflow(
+        SCENARIO,
+        dag_files=["e2e_axiom_dags.py"],
+        dag_ids=["e2e_axiom_deferred_success", "e2e_axiom_mark_failed", "e2e_axiom_triggerer_restart"],
+    )
+
+
+@pytest.fixture(scope="module")
+def emulator(airflow_e2e: AirflowUnderTest) -> AxiomEmulator:
+    return airflow_e2e.emulator

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,7 +21,7 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, stop_processes, wait_for
+from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_fanout_dags import FANOUT, FANOUT_DAGS, SERIAL_POOL, TASK_ID, task_input
 
 pytestmark = pytest.mark.e2e
@@ -43,44 +42,37 @@ def scenario(key: str, *, run_id_mode: bool) -> dict[str, Any]:
     }
 
 
+#: Each process's share of the key; a run may appear in reports up to 2 s late (the emulator lists at once).
+EXTRA = {"rate_limit_per_minute": 30, "trigger_check_window": 2}
+
+
 def connection(emulator: AxiomEmulator) -> str:
-    conn = json.loads(emulator.connection_json())
-    # each process's share of the key; a run may appear in reports up to 2 s late (the emulator lists at once)
-    conn["extra"] = {"rate_limit_per_minute": 30, "trigger_check_window": 2}
-    return json.dumps(conn)
+    return json.dumps({**json.loads(emulator.connection_json()), "extra": EXTRA})
 
 
 @pytest.fixture(scope="module")
-def fanout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowUnderTest, AxiomEmulator, AxiomEmulator]]:
-    if not AIRFLOW_BIN.exists():
-        pytest.skip(f"no airflow executable next to {sys.executable}")
-    with (
-        AxiomEmulator(scenario("fanout-key", run_id_mode=False), port=0) as by_name,
-        AxiomEmulator(scenario("fanout-id-key", run_id_mode=True), port=0) as by_id,
-    ):
-        af = AirflowUnderTest(tmp_path_factory.mktemp("airflow-fanout-home"), connection(by_name))
-        af.env.update(
-            AIRFLOW__CORE__PARALLELISM="4",  # four task processes at once
-            AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=str(FANOUT),
-            AIRFLOW_CONN_AXIOM_BY_ID=connection(by_id),
+def fanout(
+    start_airflow: Callable[..., AirflowUnderTest],
+) -> Iterator[tuple[AirflowUnderTest, AxiomEmulator, AxiomEmulator]]:
+    with AxiomEmulator(scenario("fanout-id-key", run_id_mode=True), port=0) as by_id:
+        af = start_airflow(
+            scenario("fanout-key", run_id_mode=False),
+            dag_files=["e2e_axiom_fanout_dags.py"],
+            dag_ids=list(FANOUT_DAGS),
+            connections={"axiom_default": EXTRA},
+            parallelism=4,  # four task processes at once
+            triggerers=2,
+            env={"AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(FANOUT), "AIRFLOW_CONN_AXIOM_BY_ID": connection(by_id)},
         )
-        try:
-            af.migrate()
-            pool = subprocess.run(
-                [str(AIRFLOW_BIN), "pools", "set", SERIAL_POOL, "1", "one axiom run at a time", "--include-deferred"],
-                env=af.env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert pool.returncode == 0, pool.stdout + pool.stderr
-            for component in ("api-server", "scheduler", "dag-processor", "triggerer", "triggerer-b"):
-                af.start(component)
-            af.wait_until_ready(list(FANOUT_DAGS))
-            yield af, by_name, by_id
-        finally:
-            af.stop_all()
-            stop_processes(af.stopped)
+        pool = subprocess.run(
+            [str(AIRFLOW_BIN), "pools", "set", SERIAL_POOL, "1", "one axiom run at a time", "--include-deferred"],
+            env=af.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert pool.returncode == 0, pool.stdout + pool.stderr
+        yield af, af.emulator, by_id
 
 
 def mapped(af: AirflowUnderTest, dag_id: str, run_id: str) -> list[dict[str, Any]]:

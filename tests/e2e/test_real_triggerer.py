@@ -23,10 +23,6 @@ pytestmark = pytest.mark.e2e
 FINISHED = ("success", "failed")
 
 
-def started_runs(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
-    return [run for run in emulator.runs(name) if not run.get("history")]
-
-
 def polls_since(emulator: AxiomEmulator, since: float) -> int:
     """Run-report polls the emulator received after ``since`` (epoch seconds)."""
     return sum(1 for r in emulator.requests("run-reports") if r["real_time"] > since)
@@ -91,7 +87,7 @@ def test_deferred_run_succeeds_through_the_real_triggerer(airflow_e2e: AirflowUn
     assert result["automation_name"] == name
     assert result["data"] == {"google-sheet-data": INPUT_ROWS, "price-log": [["checked_at"], ["today"]]}
 
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     assert remote["status"] == "Success"
     assert remote["stopped"] is False
     assert remote["input_data"] == INPUT_ROWS
@@ -115,7 +111,7 @@ def test_marking_the_deferred_task_failed_stops_the_remote_run(airflow_e2e: Airf
     wait_until_deferred(airflow_e2e, dag_id, run_id)
     seen_deferred = time.time()
     wait_until_polled_by_trigger(airflow_e2e, emulator, seen_deferred)
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     assert remote["status"] == "Running" and remote["stopped"] is False
     stops_before = len(emulator.requests("stop"))
 
@@ -123,7 +119,7 @@ def test_marking_the_deferred_task_failed_stops_the_remote_run(airflow_e2e: Airf
     assert [ti["state"] for ti in patched["task_instances"]] == ["failed"], patched
 
     def stopped() -> dict[str, Any] | None:
-        (run,) = started_runs(emulator, name)
+        (run,) = emulator.started_runs(name)
         return run if run["stopped"] else None
 
     remote = wait_for("the remote run to be stopped", stopped, timeout=45, on_timeout=airflow_e2e.diagnostics)
@@ -147,7 +143,7 @@ def test_a_triggerer_restart_does_not_stop_the_run(airflow_e2e: AirflowUnderTest
 
     exit_code = airflow_e2e.stop("triggerer")
     assert exit_code == 0, f"the triggerer did not stop cleanly on SIGTERM\n{airflow_e2e.tail('triggerer')}"
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     assert remote["stopped"] is False and remote["status"] == "Running"
     assert len(emulator.requests("stop")) == stops_before
 
@@ -158,8 +154,8 @@ def test_a_triggerer_restart_does_not_stop_the_run(airflow_e2e: AirflowUnderTest
     ti = airflow_e2e.task_instance(dag_id, run_id, TASK_ID)
     assert ti["state"] == "deferred", ti
     assert ti["triggerer_job"] and ti["triggerer_job"]["id"] != first_job, (first_job, ti["triggerer_job"])
-    time.sleep(3)  # a few polls by the new triggerer
-    (remote,) = started_runs(emulator, name)
+    wait_for("a few polls by the new triggerer", lambda: polls_since(emulator, restarted) >= 3, timeout=60)
+    (remote,) = emulator.started_runs(name)
     assert remote["stopped"] is False and remote["status"] == "Running"
     assert len(emulator.requests("stop")) == stops_before
     assert airflow_e2e.task_instance(dag_id, run_id, TASK_ID)["state"] == "deferred"
@@ -171,7 +167,7 @@ def test_a_triggerer_restart_does_not_stop_the_run(airflow_e2e: AirflowUnderTest
     result = airflow_e2e.xcom(dag_id, run_id, TASK_ID)
     assert result["status"] == "Success"
     assert result["data"] == {"sync-log": [["synced"], ["42"]]}
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     assert remote["status"] == "Success" and remote["stopped"] is False
     assert result["viewer_url"] == remote["viewer_url"]
     assert len(emulator.requests("stop")) == stops_before

@@ -25,11 +25,9 @@ from __future__ import annotations
 import json
 import random
 import secrets
-import signal
 import sqlite3
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ import pytest
 
 from airflow_provider_axiom._compat import TASK_STATE_STORE
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, wait_for
+from tests.e2e.conftest import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_CONN_ID,
     BURST_DAGS,
@@ -63,14 +61,14 @@ from tests.e2e.dags.e2e_axiom_soak_dags import (
     soak_rows,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 #: A key that appears nowhere else, so finding it in a file means it leaked.
 API_KEY = f"sk-soak-{secrets.token_hex(12)}"
 SEED = 2026
 SOAK_LIMIT = 300.0  # seconds from triggering the soak DAG run to its end
 RUN_SECONDS = 3  # each soak automation's run
-PARALLELISM = "8"  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
+PARALLELISM = 8  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
 
 SCENARIO: dict[str, Any] = {
     "api_key": API_KEY,
@@ -128,44 +126,20 @@ def soak_faults(rng: random.Random, length: int, *, lost_answers: bool, long_bur
     return faults
 
 
-def connection(emulator: AxiomEmulator, **extra: Any) -> str:
-    return json.dumps({**json.loads(emulator.connection_json()), **({"extra": extra} if extra else {})})
-
-
-def started_runs(emulator: AxiomEmulator, name: str) -> list[dict[str, Any]]:
-    return [run for run in emulator.runs(name) if not run.get("history")]
+@pytest.fixture(scope="module")
+def soak_airflow(start_airflow: Callable[..., AirflowUnderTest]) -> AirflowUnderTest:
+    return start_airflow(
+        SCENARIO,
+        dag_files=["e2e_axiom_burst_dags.py", "e2e_axiom_soak_dags.py"],
+        dag_ids=[*BURST_DAGS, *RUNDATA_DOWN_DAGS, *TIMEOUT_DAGS, SOAK_DAG_ID],
+        connections={BURST_CONN_ID: {"max_retries": 2}},
+        parallelism=PARALLELISM,
+    )
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[AxiomEmulator]:
-    with AxiomEmulator(SCENARIO, port=0) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def soak_airflow(emulator: AxiomEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUnderTest]:
-    if not AIRFLOW_BIN.exists():
-        pytest.skip(f"no airflow executable next to {sys.executable}")
-    af = AirflowUnderTest(tmp_path_factory.mktemp("airflow-soak-home"), connection(emulator))
-    af.env[f"AIRFLOW_CONN_{BURST_CONN_ID.upper()}"] = connection(emulator, max_retries=2)
-    af.env["AIRFLOW__CORE__PARALLELISM"] = PARALLELISM
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt)
-    started = time.monotonic()
-    try:
-        af.migrate()
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            af.start(component)
-        af.wait_until_ready([*BURST_DAGS, *RUNDATA_DOWN_DAGS, *TIMEOUT_DAGS, SOAK_DAG_ID])
-        print(f"\nAirflow ready in {time.monotonic() - started:.0f}s")
-        yield af
-    finally:
-        af.stop_all()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def emulator(soak_airflow: AirflowUnderTest) -> AxiomEmulator:
+    return soak_airflow.emulator
 
 
 def wait_until_finished(af: AirflowUnderTest, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
@@ -186,7 +160,7 @@ def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(
 ) -> None:
     name, deferrable = BURST_DAGS[dag_id]
     hit_before = len(emulator.requests(endpoint))
-    runs_before = len(started_runs(emulator, name))
+    runs_before = len(emulator.started_runs(name))
     triggers_before = len(triggers_of(emulator, name))
     emulator.set_faults(endpoint, sequence=BURST_FAULTS)
     run_id = soak_airflow.trigger_dag(dag_id)
@@ -199,7 +173,7 @@ def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(
     ti = soak_airflow.task_instance(dag_id, run_id, BURST_TASK_ID)
     logs = "".join(p.read_text(errors="replace")[-3000:] for p in soak_airflow.task_logs(dag_id, run_id, BURST_TASK_ID))
     assert run["state"] == "success", f"the task failed on the burst (deferrable={deferrable}): {ti}\n{logs}"
-    (remote,) = started_runs(emulator, name)[runs_before:]
+    (remote,) = emulator.started_runs(name)[runs_before:]
     assert remote["status"] == "Success"
     if endpoint == "run-data":  # ... right after the run succeeded: the output read met it
         assert hit[0]["time"] >= remote["finished_at"][:19], (hit[0], remote)
@@ -236,7 +210,7 @@ def test_a_retry_reads_the_rows_the_first_try_could_not(
     assert [r["fault"] for r in reads[: len(failing)]] == ["status:503"] * len(failing), reads
     first_try = "".join(text for log_name, text in logs.items() if "attempt=1" in log_name)
     assert f"the run of {name!r} succeeded but its output could not be read" in first_try, logs.keys()
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     assert remote["status"] == "Success"
     assert len(triggers_of(emulator, name)) == 1  # the retry sent no second /trigger
     summary = soak_airflow.xcom(dag_id, run_id, BURST_TASK_ID)
@@ -254,7 +228,7 @@ def test_execution_timeout_ends_the_wait_and_stops_the_run(
     # Bounded far below the run's ten minutes: only the task's execution_timeout can end it this soon.
     run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=TIMEOUT_RUN_SECONDS / 4)
     ti = soak_airflow.task_instance(dag_id, run_id, BURST_TASK_ID)
-    (remote,) = started_runs(emulator, name)
+    (remote,) = emulator.started_runs(name)
     took = (_when(ti["end_date"]) - _when(ti["start_date"])).total_seconds()
     (trigger,) = triggers_of(emulator, name)
     stops = [r for r in emulator.requests("stop") if (r["body"] or {}).get("pid") == remote["pid"]]
@@ -319,7 +293,7 @@ def _tally(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dict[s
         )
         for index in range(SOAK_RUNS_PER_MODE):
             ti = tis.get((task_id, index))
-            runs = started_runs(emulator, soak_automation(task_id, index))
+            runs = emulator.started_runs(soak_automation(task_id, index))
             row["started"] += 1
             row["duplicated"] += max(0, len(runs) - 1)
             state = ti["state"] if ti else None
@@ -361,7 +335,7 @@ def _timeouts(af: AirflowUnderTest, emulator: AxiomEmulator, run_id: str) -> dic
     runs = {
         r["viewer_url"]: r
         for i in range(SOAK_TIMEOUT_RUNS)
-        for r in started_runs(emulator, soak_automation(SOAK_TIMEOUT_TASK, i))
+        for r in emulator.started_runs(soak_automation(SOAK_TIMEOUT_TASK, i))
     }
     links = [_xcom(af, run_id, SOAK_TIMEOUT_TASK, i, key="viewer_url") for i in range(SOAK_TIMEOUT_RUNS)]
     waited = [runs[link] for link in links if link in runs]
@@ -451,7 +425,7 @@ def test_soak_many_runs_through_faults_and_a_triggerer_restart(
 
     table = _tally(af, emulator, run_id)
     runs_started = sum(
-        len(started_runs(emulator, soak_automation(t, i))) for t in SOAK_TASKS for i in range(SOAK_RUNS_PER_MODE)
+        len(emulator.started_runs(soak_automation(t, i))) for t in SOAK_TASKS for i in range(SOAK_RUNS_PER_MODE)
     )
     print(f"\nsoak: {table['total']['started']} task runs, {runs_started} automation runs, wall time {wall:.0f}s")
     print(f"faults delivered: {json.dumps(_fault_counts(emulator))}")

@@ -26,7 +26,7 @@ from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.e2e.conftest import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_dags import TASK_ID
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = (

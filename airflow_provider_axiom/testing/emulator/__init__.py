@@ -5,8 +5,8 @@ The emulator answers ``POST /api/v3/<endpoint>`` (``trigger``, ``run-data``, ``r
 and HTTP status codes. It keeps runs, a per-account queue, a runtime quota and a rolling rate limit,
 can inject network faults, and runs on its own clock (emulated time = start + real elapsed x ``speed``
 + ``advance()``). Where the axiom.ai docs disagree it follows one reading and offers the other as a
-scenario switch. It needs only the standard library (PyYAML for YAML scenarios, imported lazily) and
-never imports Airflow.
+scenario switch. It needs only the standard library and pydantic, which validates scenarios (PyYAML for
+YAML scenarios, imported lazily), and never imports Airflow.
 
 Start it in one of three ways::
 
@@ -173,6 +173,10 @@ class AxiomEmulator:
         microseconds or None), ``pid, pw, viewer_url, stopped, was_queued, history, description, output``.
         """
         return self._core.runs(name)
+
+    def started_runs(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The runs started through ``/trigger`` (:meth:`runs` without the scenario's ``history``)."""
+        return [run for run in self._core.runs(name) if not run["history"]]
 
     def call_counts(self, api_key: str | None = None, *, since: datetime | None = None) -> dict[str, int]:
         """Calls per endpoint seen with ``api_key`` (None: the scenario's key), e.g. ``{"run-reports": 12}``.

@@ -1,4 +1,4 @@
-"""Scenario model, defaults, loading (dict / JSON / YAML) and validation."""
+"""Scenario model, defaults, loading (dict / JSON / YAML) and validation (pydantic, which Airflow brings)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import copy
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._clock import parse_iso
 from ._faults import FaultPlan, FaultSpecError, normalise_endpoint, parse_plan_mapping
@@ -17,6 +18,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 #: Highest ``plan.concurrency``. Above 99 (more than any plan) is for load tests; pids then get 3-4 digits.
 MAX_CONCURRENCY = 9999
 DEFAULT_FAILURE_MESSAGE = "Error: the automation stopped with an error."
+#: The first automation's task id; the others count up from it unless they set ``task_id``.
+FIRST_TASK_ID = 22842
 
 ScenarioSource = Union["Scenario", Mapping[str, Any], str, "os.PathLike[str]", None]
 
@@ -50,217 +53,154 @@ DEFAULT_SCENARIO: dict[str, Any] = {
 }
 
 
-@dataclass
-class Automation:
+def _cell(value: Any) -> Any:
+    if not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"cells must be strings, numbers or booleans, got {value!r}")
+    return value
+
+
+Seconds = Annotated[float, Field(ge=0)]
+Output = dict[str, list[list[Annotated[Any, AfterValidator(_cell)]]]]
+Outcome = Literal["Success", "Failure"]
+_STRICT = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+
+class Automation(BaseModel):
     """One automation of the emulated account."""
 
-    name: str
-    duration: float = 5.0
-    outcome: str = "Success"
-    output: dict[str, list[list[Any]]] = field(default_factory=dict)
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    duration: Seconds = 5.0
+    outcome: Outcome = "Success"
+    output: Output = Field(default_factory=dict)
     failure_message: str = DEFAULT_FAILURE_MESSAGE
     allow_cloud_concurrency: bool = False
     echo_input: bool = False
-    task_id: int = 0
+    task_id: int = Field(default=0, ge=0)
 
 
-@dataclass
-class Plan:
+class Plan(BaseModel):
     """Account plan: concurrency, runtime allowance and queue behaviour."""
 
-    concurrency: int = 1
-    allowance_minutes: float = 15000
-    used_minutes: float = 0
-    queue_retry_seconds: float = 300
-    queue_limit_per_automation: int | None = None
+    model_config = _STRICT
+
+    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY)
+    allowance_minutes: Seconds = 15000
+    used_minutes: Seconds = 0
+    queue_retry_seconds: float = Field(default=300, gt=0)
+    queue_limit_per_automation: int | None = Field(default=None, ge=0)
 
 
-@dataclass
-class HistoryRun:
+class HistoryRun(BaseModel):
     """A finished run that already exists when the scenario is loaded."""
 
-    name: str
-    status: str
-    minutes_ago: float
-    output: dict[str, list[list[Any]]] = field(default_factory=dict)
-    duration: float | None = None
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    status: Outcome
+    minutes_ago: Seconds
+    output: Output = Field(default_factory=dict)
+    duration: Seconds | None = None
     failure_message: str | None = None
 
 
-@dataclass
-class Scenario:
+class Scenario(BaseModel):
     """A validated scenario. Build it with :func:`load_scenario` from a dict, a file or None."""
 
-    api_key: str = "test-key"
-    speed: float = 1.0
+    model_config = _STRICT
+
+    api_key: str = Field(default="test-key", min_length=1)
+    speed: Seconds = 1.0
     start_time: float | None = None
-    seed: int | None = 0
-    plan: Plan = field(default_factory=Plan)
-    rate_limit_per_minute: int | None = 100
+    seed: int | None = Field(default=0, ge=0)
+    plan: Plan = Field(default_factory=lambda: Plan())
+    rate_limit_per_minute: int | None = Field(default=100, ge=1)
     #: Strict reading of the limit: refused (429) calls count against the window too.
     rate_limit_counts_refused: bool = False
     #: Which clock the rolling minute is counted on: "real" seconds or "emulated" seconds.
-    rate_limit_clock: str = "real"
+    rate_limit_clock: Literal["real", "emulated"] = "real"
     run_id_mode: bool = False
     errors_with_http_200: bool = False
     report_queued_runs: bool = False
-    viewer_host_style: str = "dh"
-    status_vocabulary: str = "documented"
-    invalid_key_message: str = "Invalid key"
-    missing_key_status: int = 401
-    cloud_version: str = "4.6.0"
-    keep_alive_timeout: float | None = None
+    viewer_host_style: Literal["dh", "old"] = "dh"
+    status_vocabulary: Literal["documented", "finished"] = "documented"
+    invalid_key_message: str = Field(default="Invalid key", min_length=1)
+    missing_key_status: Literal[401, 403] = 401
+    cloud_version: str = Field(default="4.6.0", min_length=1)
+    keep_alive_timeout: float | None = Field(default=None, gt=0)
     #: Emulated seconds after a trigger before the new run shows in /run-data and /run-reports
     #: (until then /run-data still answers for the previous run, as the docs warn). A ``(min, max)``
     #: pair draws each run's delay uniformly from that range (seeded by ``seed``).
     registration_delay: float | tuple[float, float] = 0.0
-    automations: list[Automation] = field(default_factory=list)
-    history: list[HistoryRun] = field(default_factory=list)
-    faults: dict[str, FaultPlan] = field(default_factory=dict)
+    automations: list[Automation] = Field(default_factory=list)
+    history: list[HistoryRun] = Field(default_factory=list)
+    #: Parsed by ``_faults`` (its own messages), not by pydantic.
+    faults: dict[str, FaultPlan] = Field(default_factory=dict)
     source: str = "<dict>"
 
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return None if value is None else float(value)
+        try:
+            return parse_iso(str(value))
+        except ValueError:
+            raise ValueError(f"must be an ISO 8601 timestamp, got {value!r}") from None
 
-_TOP_KEYS = {
-    "api_key",
-    "speed",
-    "start_time",
-    "seed",
-    "plan",
-    "rate_limit_per_minute",
-    "rate_limit_counts_refused",
-    "rate_limit_clock",
-    "run_id_mode",
-    "errors_with_http_200",
-    "report_queued_runs",
-    "viewer_host_style",
-    "status_vocabulary",
-    "invalid_key_message",
-    "missing_key_status",
-    "cloud_version",
-    "keep_alive_timeout",
-    "registration_delay",
-    "automations",
-    "history",
-    "faults",
-}
-_PLAN_KEYS = {
-    "concurrency",
-    "allowance_minutes",
-    "used_minutes",
-    "queue_retry_seconds",
-    "queue_limit_per_automation",
-}
-AUTOMATION_KEYS = {
-    "name",
-    "duration",
-    "outcome",
-    "output",
-    "failure_message",
-    "allow_cloud_concurrency",
-    "echo_input",
-    "task_id",
-}
-_HISTORY_KEYS = {"name", "status", "minutes_ago", "output", "duration", "failure_message"}
+    @field_validator("registration_delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> Any:
+        """A number of seconds >= 0, or a ``[min, max]`` range of them."""
+        if value is None:
+            return 0.0
+        pair = list(value) if isinstance(value, (list, tuple)) else [value, value]
+        if len(pair) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+            raise ValueError(f"must be a number or a [min, max] pair of numbers, got {value!r}")
+        if min(pair) < 0 or pair[1] < pair[0]:
+            raise ValueError(f"must be >= 0, and max >= min, got {value!r}")
+        return (float(pair[0]), float(pair[1])) if isinstance(value, (list, tuple)) else float(value)
 
 
-def _fail(where: str, problem: str) -> ScenarioError:
-    return ScenarioError(f"scenario field '{where}': {problem}")
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``("automations", 0, "output", "t", 0)`` -> ``automations[0].output.t[0]``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
-def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise _fail(f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+def _allowed_keys(loc: tuple[int | str, ...], model: type[BaseModel]) -> list[str]:
+    """The fields of the model that holds the last key of ``loc``."""
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            annotation = model.model_fields[part].annotation
+            candidates = (annotation, *get_args(annotation))  # a model, or a list or Optional of one
+            model = next(m for m in candidates if get_origin(m) is None and isinstance(m, type))
+    return sorted(set(model.model_fields) - {"source"})
 
 
-def _num(value: Any, where: str, *, minimum: float | None = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(where, f"must be a number, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise _fail(where, f"must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any, where: str, *, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(where, f"must be an integer >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise _fail(where, f"must be an integer <= {maximum}, got {value!r}")
-    return value
-
-
-def _delay(value: Any, where: str) -> float | tuple[float, float]:
-    """A number of seconds, or a ``[min, max]`` range of them."""
-    if not isinstance(value, (list, tuple)):
-        return _num(value, where)
-    if len(value) != 2:
-        raise _fail(where, f"must be a number or a [min, max] pair, got {value!r}")
-    low, high = _num(value[0], f"{where}[0]"), _num(value[1], f"{where}[1]")
-    if high < low:
-        raise _fail(where, f"max must be >= min, got {value!r}")
-    return (low, high)
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(where, f"must be true or false, got {value!r}")
-    return value
-
-
-def _str(value: Any, where: str, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str) or (not empty_ok and not value):
-        raise _fail(where, f"must be a{'' if empty_ok else ' non-empty'} string, got {value!r}")
-    return value
-
-
-def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise _fail(where, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-    return str(value)
-
-
-def _is_cell(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
-
-
-def _output(value: Any, where: str) -> dict[str, list[list[Any]]]:
-    if not isinstance(value, Mapping):
-        raise _fail(where, f"must be a mapping of writer token -> rows (list of lists), got {value!r}")
-    result: dict[str, list[list[Any]]] = {}
-    for token, rows in value.items():
-        if not isinstance(token, str):
-            raise _fail(where, f"writer tokens must be strings, got {token!r}")
-        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-            raise _fail(f"{where}.{token}", "must be a list of rows (lists of cells)")
-        for i, row in enumerate(rows):
-            if not all(_is_cell(c) for c in row):
-                raise _fail(f"{where}.{token}[{i}]", "cells must be strings, numbers or booleans")
-        result[token] = copy.deepcopy(rows)
-    return result
+def _validated(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
+    """``model`` built from ``data``; the first error as a :class:`ScenarioError` naming its field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = prefix + _where(error["loc"]) if error["loc"] else prefix.rstrip(".") or "scenario"
+        if error["type"] == "extra_forbidden":
+            problem = f"unknown key (allowed: {', '.join(_allowed_keys(error['loc'], model))})"
+        elif error["type"] == "missing":
+            problem = "is required"
+        elif error["type"] == "value_error":
+            problem = str(error["ctx"]["error"])
+        else:
+            problem = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        raise ScenarioError(f"scenario field '{where}': {problem}") from None
 
 
 def parse_automation(data: Any, where: str, index: int = 0) -> Automation:
     """Validate one automation mapping (``name`` required)."""
-    if not isinstance(data, Mapping):
-        raise _fail(where, f"must be a mapping, got {data!r}")
-    _check_keys(data, AUTOMATION_KEYS, f"{where}.")
-    if "name" not in data:
-        raise _fail(f"{where}.name", "is required")
-    auto = Automation(name=_str(data["name"], f"{where}.name"), task_id=22842 + index)
-    if "duration" in data:
-        auto.duration = _num(data["duration"], f"{where}.duration")
-    if "outcome" in data:
-        auto.outcome = _choice(data["outcome"], f"{where}.outcome", ("Success", "Failure"))
-    if "output" in data:
-        auto.output = _output(data["output"], f"{where}.output")
-    if "failure_message" in data:
-        auto.failure_message = _str(data["failure_message"], f"{where}.failure_message", empty_ok=True)
-    if "allow_cloud_concurrency" in data:
-        auto.allow_cloud_concurrency = _bool(data["allow_cloud_concurrency"], f"{where}.allow_cloud_concurrency")
-    if "echo_input" in data:
-        auto.echo_input = _bool(data["echo_input"], f"{where}.echo_input")
-    if "task_id" in data:
-        auto.task_id = _int(data["task_id"], f"{where}.task_id", minimum=0)
+    auto: Automation = _validated(Automation, data, f"{where}.")
+    if "task_id" not in auto.model_fields_set:
+        auto.task_id = FIRST_TASK_ID + index
     return auto
 
 
@@ -268,107 +208,27 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
     """Validate a scenario mapping; raise :class:`ScenarioError` naming the first bad field."""
     if not isinstance(data, Mapping):
         raise ScenarioError(f"a scenario must be a mapping, got {type(data).__name__}")
-    _check_keys(data, _TOP_KEYS, "")
-    sc = Scenario(source=source)
-    if "api_key" in data:
-        sc.api_key = _str(data["api_key"], "api_key")
-    if "speed" in data:
-        sc.speed = _num(data["speed"], "speed")
-    if data.get("start_time") is not None:
-        value = data["start_time"]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            sc.start_time = float(value)
-        else:
-            try:
-                sc.start_time = parse_iso(str(value))
-            except ValueError:
-                raise _fail("start_time", f"must be an ISO 8601 timestamp, got {value!r}") from None
-    if "seed" in data:
-        seed = data["seed"]
-        sc.seed = None if seed is None else _int(seed, "seed", minimum=0)
-    if "plan" in data:
-        plan = data["plan"]
-        if not isinstance(plan, Mapping):
-            raise _fail("plan", f"must be a mapping, got {plan!r}")
-        _check_keys(plan, _PLAN_KEYS, "plan.")
-        if "concurrency" in plan:
-            sc.plan.concurrency = _int(plan["concurrency"], "plan.concurrency", minimum=1, maximum=MAX_CONCURRENCY)
-        if "allowance_minutes" in plan:
-            sc.plan.allowance_minutes = _num(plan["allowance_minutes"], "plan.allowance_minutes")
-        if "used_minutes" in plan:
-            sc.plan.used_minutes = _num(plan["used_minutes"], "plan.used_minutes")
-        if "queue_retry_seconds" in plan:
-            sc.plan.queue_retry_seconds = _num(plan["queue_retry_seconds"], "plan.queue_retry_seconds", strict=True)
-        if plan.get("queue_limit_per_automation") is not None:
-            sc.plan.queue_limit_per_automation = _int(
-                plan["queue_limit_per_automation"], "plan.queue_limit_per_automation", minimum=0
-            )
-    if "rate_limit_per_minute" in data:
-        limit = data["rate_limit_per_minute"]
-        sc.rate_limit_per_minute = None if limit is None else _int(limit, "rate_limit_per_minute", minimum=1)
-    if "rate_limit_clock" in data:
-        sc.rate_limit_clock = _choice(data["rate_limit_clock"], "rate_limit_clock", ("real", "emulated"))
-    for flag in ("run_id_mode", "errors_with_http_200", "report_queued_runs", "rate_limit_counts_refused"):
-        if flag in data:
-            setattr(sc, flag, _bool(data[flag], flag))
-    if "viewer_host_style" in data:
-        sc.viewer_host_style = _choice(data["viewer_host_style"], "viewer_host_style", ("dh", "old"))
-    if "status_vocabulary" in data:
-        sc.status_vocabulary = _choice(data["status_vocabulary"], "status_vocabulary", ("documented", "finished"))
-    if "invalid_key_message" in data:
-        sc.invalid_key_message = _str(data["invalid_key_message"], "invalid_key_message")
-    if "missing_key_status" in data:
-        if data["missing_key_status"] not in (401, 403) or isinstance(data["missing_key_status"], bool):
-            raise _fail("missing_key_status", f"must be 401 or 403, got {data['missing_key_status']!r}")
-        sc.missing_key_status = int(data["missing_key_status"])
-    if "cloud_version" in data:
-        sc.cloud_version = _str(data["cloud_version"], "cloud_version")
-    if data.get("registration_delay") is not None:
-        sc.registration_delay = _delay(data["registration_delay"], "registration_delay")
-    if data.get("keep_alive_timeout") is not None:
-        sc.keep_alive_timeout = _num(data["keep_alive_timeout"], "keep_alive_timeout", strict=True)
-
-    automations = data.get("automations", [])
-    if not isinstance(automations, list):
-        raise _fail("automations", f"must be a list, got {automations!r}")
-    seen: set[str] = set()
-    for i, item in enumerate(automations):
-        auto = parse_automation(item, f"automations[{i}]", i)
-        if auto.name in seen:
-            raise _fail(f"automations[{i}].name", f"duplicate automation name {auto.name!r}")
-        seen.add(auto.name)
-        sc.automations.append(auto)
-
-    history = data.get("history", [])
-    if not isinstance(history, list):
-        raise _fail("history", f"must be a list, got {history!r}")
-    for i, item in enumerate(history):
-        where = f"history[{i}]"
-        if not isinstance(item, Mapping):
-            raise _fail(where, f"must be a mapping, got {item!r}")
-        _check_keys(item, _HISTORY_KEYS, f"{where}.")
-        for required in ("name", "status", "minutes_ago"):
-            if required not in item:
-                raise _fail(f"{where}.{required}", "is required")
-        name = _str(item["name"], f"{where}.name")
-        if name not in seen:
-            raise _fail(f"{where}.name", f"no automation named {name!r} in 'automations'")
-        run = HistoryRun(
-            name=name,
-            status=_choice(item["status"], f"{where}.status", ("Success", "Failure")),
-            minutes_ago=_num(item["minutes_ago"], f"{where}.minutes_ago"),
+    if "source" in data:
+        raise ScenarioError(
+            f"scenario field 'source': unknown key (allowed: {', '.join(_allowed_keys(('x',), Scenario))})"
         )
-        if "output" in item:
-            run.output = _output(item["output"], f"{where}.output")
-        if item.get("duration") is not None:
-            run.duration = _num(item["duration"], f"{where}.duration")
-        if item.get("failure_message") is not None:
-            run.failure_message = _str(item["failure_message"], f"{where}.failure_message", empty_ok=True)
-        sc.history.append(run)
+    sc: Scenario = _validated(Scenario, {**{k: v for k, v in data.items() if k != "faults"}, "source": source})
+    names = [auto.name for auto in sc.automations]
+    for i, auto in enumerate(sc.automations):
+        if auto.name in names[:i]:
+            raise ScenarioError(f"scenario field 'automations[{i}].name': duplicate automation name {auto.name!r}")
+        if "task_id" not in auto.model_fields_set:
+            auto.task_id = FIRST_TASK_ID + i
+    for i, run in enumerate(sc.history):
+        if run.name not in names:
+            problem = f"no automation named {run.name!r} in 'automations'"
+            raise ScenarioError(f"scenario field 'history[{i}].name': {problem}")
 
     faults = data.get("faults") or {}
     if not isinstance(faults, Mapping):
-        raise _fail("faults", "must be a mapping of endpoint -> {sequence: [...]} or {probability, fault}")
+        raise ScenarioError(
+            "scenario field 'faults': must be a mapping of endpoint -> {sequence: [...]} or {probability, fault}"
+        )
     for endpoint, spec in faults.items():
         try:
             plan = parse_plan_mapping(spec, f"faults.{endpoint}")

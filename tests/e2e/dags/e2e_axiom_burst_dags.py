@@ -11,12 +11,10 @@ scheduler and triggerer). Parsing makes no network call.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG
-
-from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from tests.e2e.dags._factory import one_operator_dag
 
 BURST_TASK_ID = "run_automation"
 BURST_CONN_ID = "axiom_burst"
@@ -49,33 +47,16 @@ EXECUTION_TIMEOUT = timedelta(seconds=8)
 TIMEOUT_RUN_SECONDS = 600
 
 
-def _dag(
-    dag_id: str,
-    automation_name: str,
-    deferrable: bool,
-    *,
-    default_args: dict[str, Any] | None = None,
-    **operator_kwargs: Any,
-) -> DAG:
-    with DAG(
+def _dag(dag_id: str, automation_name: str, deferrable: bool, **kwargs: Any) -> Any:
+    return one_operator_dag(
         dag_id,
-        schedule=None,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        tags=["axiom-e2e"],
-        default_args={"retries": 0, **(default_args or {})},
-    ) as dag:
-        AxiomTriggerAutomationOperator(
-            task_id=BURST_TASK_ID,
-            automation_name=automation_name,
-            data=BURST_ROWS,
-            axiom_conn_id=BURST_CONN_ID,
-            deferrable=deferrable,
-            poll_interval=1,
-            max_poll_interval=2,
-            **operator_kwargs,
-        )
-    return dag
+        BURST_TASK_ID,
+        automation_name,
+        data=BURST_ROWS,
+        axiom_conn_id=BURST_CONN_ID,
+        deferrable=deferrable,
+        **kwargs,
+    )
 
 
 #: What ``/run-reports`` answers right after the trigger (or ``/run-data`` right after the run
@@ -87,7 +68,7 @@ BURST_LABELS = ["status:503", "status:429", "html", "status:503"]
 
 
 for _dag_id, (_name, _deferrable) in BURST_DAGS.items():
-    globals()[_dag_id] = _dag(_dag_id, _name, _deferrable, timeout=timedelta(minutes=5))
+    globals()[_dag_id] = _dag(_dag_id, _name, _deferrable, timeout_minutes=5)
 
 for _dag_id, (_name, _deferrable) in RUNDATA_DOWN_DAGS.items():
     globals()[_dag_id] = _dag(
@@ -95,9 +76,9 @@ for _dag_id, (_name, _deferrable) in RUNDATA_DOWN_DAGS.items():
         _name,
         _deferrable,
         default_args={"retries": 1, "retry_delay": RUNDATA_DOWN_RETRY_DELAY},
-        timeout=timedelta(minutes=5),
+        timeout_minutes=5,
         max_consecutive_errors=RUNDATA_DOWN_MAX_ERRORS,
     )
 
 for _dag_id, (_name, _deferrable) in TIMEOUT_DAGS.items():
-    globals()[_dag_id] = _dag(_dag_id, _name, _deferrable, execution_timeout=EXECUTION_TIMEOUT)
+    globals()[_dag_id] = _dag(_dag_id, _name, _deferrable, timeout_minutes=360, execution_timeout=EXECUTION_TIMEOUT)

@@ -8,11 +8,11 @@ Parsing makes no network call. The automation names and connection ids must matc
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
+from datetime import timedelta
+from typing import Any
 
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from tests.e2e.dags._factory import e2e_dag
 
 FANOUT = 20
 TASK_ID = "scrape"
@@ -29,16 +29,8 @@ def task_input(index: int) -> list[list[str]]:
     return [["task"], [f"{TASK_ID}-{index}"]]
 
 
-def _dag(dag_id: str, automation_name: str, conn_id: str, pool: str | None) -> DAG:
-    with DAG(
-        dag_id,
-        schedule=None,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        tags=["axiom-e2e"],
-        default_args={"retries": 0},
-        max_active_tasks=FANOUT,
-    ) as dag:
+def _dag(dag_id: str, automation_name: str, conn_id: str, pool: str | None) -> Any:
+    with e2e_dag(dag_id, max_active_tasks=FANOUT) as dag:
         AxiomTriggerAutomationOperator.partial(
             task_id=TASK_ID,
             automation_name=automation_name,

@@ -6,37 +6,22 @@ network call. The automation names must match the scenario in ``test_shared_key.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
+from datetime import timedelta
 
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from tests.e2e.dags._factory import e2e_dag
 
 DEFERRED = 10
 IN_WORKER = 2
 
-with DAG(
-    "e2e_axiom_shared_key",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    tags=["axiom-e2e"],
-    default_args={"retries": 0},
-    max_active_tasks=16,
-) as e2e_axiom_shared_key:
-    for i in range(DEFERRED):
+with e2e_dag("e2e_axiom_shared_key", max_active_tasks=16) as e2e_axiom_shared_key:
+    jobs = [(f"deferred_{i}", f"HA job {i}", True) for i in range(DEFERRED)]
+    jobs += [(f"in_worker_{i}", f"HA worker job {i}", False) for i in range(IN_WORKER)]
+    for task_id, automation_name, deferrable in jobs:
         AxiomTriggerAutomationOperator(
-            task_id=f"deferred_{i}",
-            automation_name=f"HA job {i}",
-            deferrable=True,
-            poll_interval=5,
-            timeout=timedelta(minutes=15),
-        )
-    for i in range(IN_WORKER):
-        AxiomTriggerAutomationOperator(
-            task_id=f"in_worker_{i}",
-            automation_name=f"HA worker job {i}",
-            deferrable=False,
+            task_id=task_id,
+            automation_name=automation_name,
+            deferrable=deferrable,
             poll_interval=5,
             timeout=timedelta(minutes=15),
         )

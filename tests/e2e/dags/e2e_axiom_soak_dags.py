@@ -10,12 +10,11 @@ far longer than its ``execution_timeout``: each must fail and stop its run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG
-
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from tests.e2e.dags._factory import e2e_dag
 
 SOAK_DAG_ID = "e2e_axiom_soak"
 SOAK_RUNS_PER_MODE = 50
@@ -42,15 +41,7 @@ def _kwargs(task_id: str) -> list[dict[str, Any]]:
     ]
 
 
-with DAG(
-    SOAK_DAG_ID,
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    tags=["axiom-e2e"],
-    default_args={"retries": 0},
-    max_active_tasks=64,
-) as e2e_axiom_soak:
+with e2e_dag(SOAK_DAG_ID, max_active_tasks=64) as e2e_axiom_soak:
     for _task_id, _deferrable in SOAK_TASKS.items():
         AxiomTriggerAutomationOperator.partial(
             task_id=_task_id,

@@ -1,0 +1,167 @@
+"""What the operator, sensor and trigger tests share: the scenario, emulated time, a fake task instance.
+
+Time is injected (``EmulatedTime``): every wait moves the emulator's clock, so minutes of waiting
+take milliseconds. ``defer`` runs an operator up to its deferral and rebuilds the trigger the way
+the triggerer does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_axiom._transport import Clock
+from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+
+NEW_ROWS = [["name", "email"], ["Ada", "ada@example.com"]]
+OLD_ROWS = [["name", "email"], ["Old", "old@example.com"]]
+
+SCENARIO = {
+    "api_key": "lifecycle-key",
+    "automations": [
+        {"name": "Export leads", "duration": 40, "output": {"google-sheet-data": NEW_ROWS}},
+        {"name": "Scrape product prices", "duration": 20, "echo_input": True},
+        {
+            "name": "Broken checkout flow",
+            "duration": 15,
+            "outcome": "Failure",
+            "failure_message": "Error: No element found for selector: #checkout-button",
+        },
+        {"name": "Long crawl", "duration": 36000},
+    ],
+    # the latest run of "Export leads" before the test: a Success with other rows
+    "history": [
+        {"name": "Export leads", "status": "Success", "minutes_ago": 30, "output": {"google-sheet-data": OLD_ROWS}}
+    ],
+}
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class EmulatedTime:
+    """Sleeps move the emulator's clock and a local clock together; nothing really waits."""
+
+    def __init__(self, emulator) -> None:
+        self.emulator = emulator
+        self.now = pendulum.now("UTC")
+        self.sleeps: list[float] = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now = self.now.add(microseconds=int(seconds * 1e6))
+        self.emulator.advance(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+    def monotonic(self) -> float:
+        return float(self.now.timestamp())
+
+    def as_clock(self) -> Clock:
+        """The provider's one time seam: every wait moves emulated time, and calls ``after_sleep``."""
+        if not hasattr(self, "_clock"):
+            self.after_sleep: Any = None
+
+            def sleep(seconds: float) -> None:
+                self.sleep(seconds)
+                if self.after_sleep:
+                    self.after_sleep(seconds)
+
+            async def asleep(seconds: float) -> None:
+                sleep(seconds)
+                await asyncio.sleep(0)
+
+            self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=sleep, asleep=asleep)
+        return self._clock
+
+    def hook(self, conn_id: str = "axiom_default") -> AxiomHook:
+        return AxiomHook(conn_id, clock=self.as_clock())
+
+
+def operator(time: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
+    op = AxiomTriggerAutomationOperator(task_id="axiom", **kwargs)
+    op.hook = time.hook(op.axiom_conn_id)
+    return op
+
+
+def context() -> dict[str, Any]:
+    return {"ti": FakeTI()}
+
+
+async def run_trigger(trigger: AxiomRunTrigger, time: EmulatedTime) -> dict[str, Any]:
+    trigger.hook = time.hook(trigger.axiom_conn_id)
+    events = [e.payload async for e in trigger.run()]
+    assert len(events) == 1  # exactly one event, then the generator returns
+    return events[0]
+
+
+def import_string(path: str):
+    import importlib
+
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def assert_worker_can_send(deferred: TaskDeferred) -> None:
+    """Encode the deferral exactly as a real worker does before sending it to its supervisor.
+
+    ``airflow dags test`` skips this step; a pendulum Duration as ``timeout`` once broke it.
+    """
+    import structlog
+    from airflow.sdk.execution_time.comms import _RequestFrame
+    from airflow.sdk.execution_time.task_runner import _defer_task
+
+    class TI:
+        dag_id, task_id, run_id = "d", "t", "r"
+
+    msg, _ = _defer_task(deferred, TI(), structlog.get_logger())
+    assert _RequestFrame(id=1, body=msg.model_dump()).as_bytes()
+    assert type(deferred.timeout) is timedelta
+
+
+def defer(op, ctx) -> AxiomRunTrigger:
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(ctx)
+    assert exc.value.method_name == "execute_complete"
+    assert_worker_can_send(exc.value)
+    trigger = exc.value.trigger
+    classpath, kwargs = trigger.serialize()
+    rebuilt = import_string(classpath)(**kwargs)  # round trip, as the triggerer does
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert "lifecycle-key" not in repr(kwargs)
+    return rebuilt
+
+
+class FakeTaskStateStore:
+    """What Airflow >= 3.3 puts in the context as ``task_state_store``; it survives task retries."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def set(self, key, value, *, retention=None):
+        json_roundtrip = json.loads(json.dumps(value))
+        self.data[key] = json_roundtrip
+
+    def delete(self, key):
+        self.data.pop(key, None)
