@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from airflow_provider_axiom import get_provider_info
+from airflow_provider_axiom import _metrics, get_provider_info
 from airflow_provider_axiom._calls import Call, CallContext, Plan, SuggestNames, TriggerCall
 from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
@@ -110,7 +110,9 @@ class AxiomHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> Transport:
         settings = settings_from_connection(conn, extra).with_overrides(**self._overrides)
-        self._transport = Transport(settings, clock=self.clock, transport=self._http_transport)
+        self._transport = Transport(
+            settings, clock=self.clock, transport=self._http_transport, conn_id=self.axiom_conn_id
+        )
         self._ctx = CallContext(
             base_url=settings.base_url,
             api_key=settings.api_key,
@@ -212,11 +214,18 @@ class AxiomHook(BaseHook):
 
     def _call(self, endpoint: str, *args: Any) -> Any:
         transport = self.transport()
-        return transport.run(self._plan(endpoint, *args))
+        return self._count(endpoint, transport.run(self._plan(endpoint, *args)))
 
     async def _acall(self, endpoint: str, *args: Any) -> Any:
         transport = await self.atransport()
-        return await transport.arun(self._plan(endpoint, *args))
+        return self._count(endpoint, await transport.arun(self._plan(endpoint, *args)))
+
+    def _count(self, endpoint: str, result: Any) -> Any:
+        if endpoint == "trigger":
+            _metrics.run_started(self.axiom_conn_id, result.status)
+            if result.recovered:
+                _metrics.run_recovered(self.axiom_conn_id)
+        return result
 
     # ------------------------------------------------------------------ public sync API
 
