@@ -82,7 +82,8 @@ def _resolve() -> tuple[Any, bool]:
                 export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True),
             )
     elif getattr(module.Stats, "factory", True) is None:  # 3.2: a class with a factory
-        module.Stats.initialize(factory=stats_utils.get_stats_factory(module.Stats))
+        factory = stats_utils.get_stats_factory(module.Stats)  # type: ignore[call-arg,unused-ignore]
+        module.Stats.initialize(factory=factory)  # type: ignore[call-arg,unused-ignore]
     return module.Stats, tagged
 
 

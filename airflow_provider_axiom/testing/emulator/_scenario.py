@@ -114,6 +114,9 @@ class Scenario:
     #: (until then /run-data still answers for the previous run, as the docs warn). A ``(min, max)``
     #: pair draws each run's delay uniformly from that range (seeded by ``seed``).
     registration_delay: float | tuple[float, float] = 0.0
+    #: Most reports /run-reports returns whatever ``count`` asks (None: no cap), silently: the
+    #: reading the provider assumes is wrong, for ``axiom-contract-check`` to catch.
+    report_count_cap: int | None = None
     automations: list[Automation] = field(default_factory=list)
     history: list[HistoryRun] = field(default_factory=list)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
@@ -139,6 +142,7 @@ _TOP_KEYS = {
     "cloud_version",
     "keep_alive_timeout",
     "registration_delay",
+    "report_count_cap",
     "automations",
     "history",
     "faults",
@@ -325,6 +329,8 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         sc.cloud_version = _str(data["cloud_version"], "cloud_version")
     if data.get("registration_delay") is not None:
         sc.registration_delay = _delay(data["registration_delay"], "registration_delay")
+    if data.get("report_count_cap") is not None:
+        sc.report_count_cap = _int(data["report_count_cap"], "report_count_cap", minimum=1)
     if data.get("keep_alive_timeout") is not None:
         sc.keep_alive_timeout = _num(data["keep_alive_timeout"], "keep_alive_timeout", strict=True)
 

@@ -514,6 +514,8 @@ class EmulatorCore:
             count = int(count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ApiError(400, MSG_BAD_COUNT)
+        if self.scenario.report_count_cap is not None:
+            count = min(count, self.scenario.report_count_cap)
         listed = [(t, r) for r in self._runs if (t := self._report_time(r)) is not None and self._registered(r, now)]
         listed.sort(key=lambda item: (item[0], item[1].seq), reverse=True)
         reports = [
