@@ -10,10 +10,10 @@ from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
     BaseHook,
     get_connection_async,
-    get_extra_async,
 )
 from airflow_provider_axiom._connection import (
     AxiomSettings,
+    connection_extras,
     connection_form_widgets,
     missing_connection,
     settings_from_connection,
@@ -130,7 +130,7 @@ class AxiomHook(BaseHook):
                 conn = self.get_connection(self.axiom_conn_id)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, conn.extra_dejson)
+            self._settings_from(conn, connection_extras(conn))
         assert self._transport is not None
         return self._transport
 
@@ -141,7 +141,7 @@ class AxiomHook(BaseHook):
                 conn = await get_connection_async(self.axiom_conn_id, self)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, await get_extra_async(conn))
+            self._settings_from(conn, connection_extras(conn))
         assert self._transport is not None
         return self._transport
 
