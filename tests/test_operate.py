@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import signal
 import subprocess
@@ -13,6 +15,9 @@ import httpx
 import pytest
 
 from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.test_example_dags import airflow, migrated_db  # noqa: F401 (a fixture)
+from tests.test_lifecycle import SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, operator, runs
 
 
 def test_the_hook_registers_no_secret_beyond_what_airflow_does(monkeypatch):
@@ -94,3 +99,61 @@ def test_emulator_cli_strict_rate_limit_flag_and_no_key_in_its_output():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.axiom_scenario(SCENARIO)
+def test_a_retry_whose_run_already_succeeded_says_so_once(axiom_emulator, caplog, capsys):
+    time = EmulatedTime(axiom_emulator)
+    store = FakeTaskStateStore()
+
+    def crash_once_it_succeeded(seconds: float) -> None:
+        if runs(axiom_emulator, "Export leads")[0]["status"] == "Success":
+            raise SystemExit("worker lost while reading the output")
+
+    time.as_clock()
+    time.after_sleep = crash_once_it_succeeded
+    with pytest.raises(SystemExit):
+        operator(time, automation_name="Export leads", deferrable=False).execute(
+            {"ti": FakeTI(), "task_state_store": store}
+        )
+    time.after_sleep = None
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    capsys.readouterr()
+    operator(time, automation_name="Export leads", deferrable=False).execute(
+        {"ti": FakeTI(), "task_state_store": store}
+    )
+    text = caplog.text + capsys.readouterr().out
+    assert text.count("already succeeded; returning its result") == 1
+    assert "re-attached" not in text  # nothing was re-attached to
+
+
+QUIET_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+
+with DAG("axiom_quiet_link", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), schedule=None, catchup=False):
+    started = AxiomTriggerAutomationOperator(task_id="started", automation_name="Long job", wait_for_completion=False)
+    queued = AxiomTriggerAutomationOperator(task_id="queued", automation_name="Long job", deferrable=True, timeout=60)
+    missing = AxiomTriggerAutomationOperator(task_id="missing", automation_name="No such job", retries=0)
+    started >> queued >> missing
+"""
+
+
+@pytest.mark.airflow_db
+def test_a_queued_or_failed_trigger_logs_no_missing_xcom_error(migrated_db, tmp_path):  # noqa: F811
+    (tmp_path / "quiet_link.py").write_text(QUIET_DAG)
+    scenario = {"speed": 60, "plan": {"concurrency": 1}, "automations": [{"name": "Long job", "duration": 120}]}
+    with AxiomEmulator(scenario, port=0) as emulator:
+        env = {
+            **os.environ,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path),
+            "AIRFLOW_CONN_AXIOM_DEFAULT": emulator.connection_json(),
+        }
+        result = airflow("dags", "test", "axiom_quiet_link", env=env)
+        states = [r["was_queued"] for r in emulator.runs("Long job")]
+    output = result.stdout + result.stderr
+    assert "queued the run of 'Long job'" in output and "Task not found" in output, output[-4000:]
+    assert states == [False, True]  # the second run was queued, then waited through (deferred)
+    assert "XCom not found" not in output
