@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
-import signal
-import subprocess
-import sys
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.test_example_dags import airflow, migrated_db  # noqa: F401 (a fixture)
-from tests.test_lifecycle import SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, operator, runs
 
 
 def test_the_hook_registers_no_secret_beyond_what_airflow_does(monkeypatch):
@@ -62,70 +55,6 @@ def test_an_extra_that_is_not_json_is_a_config_error(monkeypatch):
     monkeypatch.setattr(hook, "get_connection", lambda conn_id: conn)
     with pytest.raises(AxiomConfigError, match="not JSON"):
         hook.settings  # noqa: B018
-
-
-def test_emulator_cli_strict_rate_limit_flag_and_no_key_in_its_output():
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_axiom.testing.emulator",
-            "--port",
-            "0",
-            "--scenario",
-            "demo",
-            "--rate-limit",
-            "2",
-            "--strict-rate-limit",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = [proc.stdout.readline() for _ in range(4)]
-        base_url = re.search(r"(http://127\.0\.0\.1:\d+/api/v3)", banner[0])[1]  # type: ignore[index]
-        assert "rate limit: 2/min (strict: refused calls count)" in "".join(banner)
-        statuses = [httpx.post(f"{base_url}/list-automations", json={"key": "demo-key"}).status_code for _ in range(4)]
-        assert statuses == [200, 200, 429, 429]
-        calls = httpx.get(base_url.replace("/api/v3", "/_emulator/calls")).json()
-        # strict: the refused calls were counted too; and the counter never returns the key
-        assert calls["total"] == 4 and calls["rate_limited"] == 2
-        assert "demo-key" not in json.dumps(calls) and "demo-key" not in "".join(banner)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.mark.axiom_scenario(SCENARIO)
-def test_a_retry_whose_run_already_succeeded_says_so_once(axiom_emulator, caplog, capsys):
-    time = EmulatedTime(axiom_emulator)
-    store = FakeTaskStateStore()
-
-    def crash_once_it_succeeded(seconds: float) -> None:
-        if runs(axiom_emulator, "Export leads")[0]["status"] == "Success":
-            raise SystemExit("worker lost while reading the output")
-
-    time.as_clock()
-    time.after_sleep = crash_once_it_succeeded
-    with pytest.raises(SystemExit):
-        operator(time, automation_name="Export leads", deferrable=False).execute(
-            {"ti": FakeTI(), "task_state_store": store}
-        )
-    time.after_sleep = None
-    caplog.set_level(logging.INFO)
-    caplog.clear()
-    capsys.readouterr()
-    operator(time, automation_name="Export leads", deferrable=False).execute(
-        {"ti": FakeTI(), "task_state_store": store}
-    )
-    text = caplog.text + capsys.readouterr().out
-    assert text.count("already succeeded; returning its result") == 1
-    assert "re-attached" not in text  # nothing was re-attached to
 
 
 QUIET_DAG = """

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, SCENARIO, AirflowUnderTest, wait_for
+from tests.e2e.conftest import AIRFLOW_BIN, SCENARIO, AirflowUnderTest, _interrupt, wait_for
 from tests.e2e.dags.e2e_axiom_dags import TASK_ID
 from tests.statsd_listener import StatsdListener
 from tests.test_metrics import FROM_WAITING, P
@@ -54,10 +54,6 @@ def airflow_with_statsd(
     finally:
         af.stop_all()
         signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def test_the_worker_and_the_triggerer_count_every_call(
