@@ -309,7 +309,11 @@ names = zipfile.ZipFile(wheel).namelist()
 init = open("airflow_provider_axiom/__init__.py").read()
 version = re.search(r'__version__ = "([^"]+)"', init).group(1)
 assert f"-{version}-" in wheel, (wheel, version)
-for needed in ("airflow_provider_axiom/py.typed", "airflow_provider_axiom/testing/emulator/scenarios/demo.yaml"):
+for needed in (
+    "airflow_provider_axiom/py.typed",
+    "airflow_provider_axiom/testing/emulator/scenarios/demo.yaml",
+    "airflow_provider_axiom/example_dags/example_axiom_trigger_and_wait.py",
+):
     assert needed in names, f"{needed} is not in the wheel"
 assert not [n for n in names if n.startswith(("tests/", "example_dags/"))], "tests in the wheel"
 meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()

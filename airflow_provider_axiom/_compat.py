@@ -58,20 +58,6 @@ async def get_connection_async(conn_id: str, hook: Any) -> Any:
     return await get_async_connection(conn_id, hook)
 
 
-async def get_extra_async(conn: Any) -> dict[str, Any]:
-    """The connection's extra as a dict, without a sync supervisor call inside the event loop."""
-    try:
-        from airflow.providers.common.compat.connection import get_async_extra_dejson
-    except ImportError:  # common-compat < 1.21; 1.20 is the newest that installs on Python 3.10
-        if hasattr(conn, "aextra_dejson"):
-            return dict(await conn.aextra_dejson())
-        from asgiref.sync import sync_to_async
-
-        # as common-compat does: the sync call blocks on the supervisor in a worker thread, not the loop
-        return dict(await sync_to_async(lambda: conn.extra_dejson)())
-    return dict(await get_async_extra_dejson(conn))
-
-
 __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
@@ -95,6 +81,5 @@ __all__ = [
     "TriggerEvent",
     "conf",
     "get_connection_async",
-    "get_extra_async",
     "xcom_value",
 ]

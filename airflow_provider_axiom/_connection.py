@@ -8,6 +8,7 @@ of Airflow 3.0 and 3.1, which only reads those methods.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,29 @@ def _extra(extra: dict[str, Any], name: str) -> Any:
     if number < minimum:
         raise _config_error(f"connection extra {name!r} is out of range: {value!r} (at least {minimum:g})")
     return number
+
+
+def connection_extras(conn: Any) -> dict[str, Any]:
+    """The connection's extra, parsed here rather than through ``extra_dejson``.
+
+    Airflow's ``extra_dejson`` registers every extra value as a secret to mask; these extras are
+    timeouts and counts, not secrets, and their short text (``"30"``) only earned each task and
+    trigger log a "Skipping masking for a secret as it's too short" warning. Parsing the JSON is
+    pure (no supervisor call), so the async path needs nothing else. The key itself (the
+    password) is masked by Airflow as any connection's password.
+    """
+    raw = getattr(conn, "extra", None)
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return dict(raw)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _config_error(f"connection {conn.conn_id!r} has an extra that is not JSON") from None
+    if not isinstance(value, dict):
+        raise _config_error(f"connection {conn.conn_id!r} has an extra that is not a JSON object")
+    return value
 
 
 def settings_from_connection(conn: Any, extra: dict[str, Any]) -> AxiomSettings:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from pendulum import DateTime
 
-from airflow_provider_axiom import __version__
+from airflow_provider_axiom import __version__, _metrics
 from airflow_provider_axiom._calls import Done, Plan, Raw, Send, Sleep
 from airflow_provider_axiom._connection import AxiomSettings
 from airflow_provider_axiom._protocol import retry_after, utcnow
@@ -72,13 +72,17 @@ class Transport:
         *,
         clock: Clock = SYSTEM_CLOCK,
         transport: Any = None,
+        conn_id: str = "",
     ) -> None:
         self.settings = settings
+        #: Names this transport's metrics (never the key).
+        self.conn_id = conn_id
         self.clock = clock
         self._transport = transport
         self.limiter = limiter_for_key(settings.api_key, settings.rate_limit_per_minute, clock.monotonic)
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
+        self._reported_pace: float | None = None
 
     # -- the two drivers: the same loop, one blocking and one awaiting
 
@@ -100,9 +104,10 @@ class Transport:
             try:
                 response = self.client().post(step.request.path, content=step.request.encode(self.settings.api_key))
             except httpx.HTTPError as exc:
+                _metrics.call(self.conn_id, step.request.endpoint, "network")
                 step = plan.failed(exc)
                 continue
-            step = plan.answered(self._raw(response, sent_at))
+            step = plan.answered(self._raw(response, sent_at, step.request.endpoint))
         return step.value
 
     async def arun(self, plan: Plan[T]) -> T:
@@ -126,16 +131,21 @@ class Transport:
                     request.request.path, content=request.request.encode(self.settings.api_key)
                 )
             except httpx.HTTPError as exc:
+                _metrics.call(self.conn_id, step.request.endpoint, "network")
                 step = plan.failed(exc)
                 continue
-            step = plan.answered(self._raw(response, sent_at))
+            step = plan.answered(self._raw(response, sent_at, step.request.endpoint))
         return step.value
 
-    def _raw(self, response: httpx.Response, sent_at: DateTime) -> Raw:
+    def _raw(self, response: httpx.Response, sent_at: DateTime, endpoint: str) -> Raw:
         if response.status_code == 429:
             self.limiter.penalize(retry_after(response.headers))
         elif response.status_code < 400:
             self.limiter.succeeded()
+        _metrics.call(self.conn_id, endpoint, _metrics.outcome_of(response.status_code))
+        if (pace := round(self.limiter.rate)) != self._reported_pace:  # whole calls a minute: few gauges
+            self._reported_pace = pace
+            _metrics.limiter_pace(self.conn_id, self.limiter.rate)
         return Raw(response.status_code, response.headers, response.content, sent_at, self.clock.now())
 
     # -- clients

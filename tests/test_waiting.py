@@ -170,7 +170,7 @@ def test_a_burst_of_transient_answers_right_after_the_trigger_is_tolerated(axiom
     assert len(axiom_emulator.started_runs("Export leads")) == 1
 
 
-def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_crashed(axiom_emulator):
+def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_crashed(axiom_emulator, caplog, capsys):
     time = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
 
@@ -186,11 +186,16 @@ def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_c
         )
     time.after_sleep = None
     assert "axiom_run" in store.data
+    caplog.set_level(logging.INFO)
+    capsys.readouterr()
     retry = operator(time, automation_name="Export leads", deferrable=False)
     result = retry.execute({"ti": FakeTI(), "task_state_store": store})
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
     assert len(axiom_emulator.requests("trigger")) == 1  # no second, billed run
     assert store.data == {}
+    text = caplog.text + capsys.readouterr().out  # the task logger may write through structlog
+    assert text.count("already succeeded; returning its result") == 1
+    assert "re-attached" not in text  # one thing said: nothing was re-attached to
 
 
 def test_a_missing_connection_fails_at_once_naming_it(axiom_emulator):

@@ -8,16 +8,16 @@ from typing import Any, TypeVar
 
 from pendulum import DateTime
 
-from airflow_provider_axiom import get_provider_info
+from airflow_provider_axiom import _metrics, get_provider_info
 from airflow_provider_axiom._calls import Call, CallContext, Plan, SuggestNames, TriggerCall
 from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
     BaseHook,
     get_connection_async,
-    get_extra_async,
 )
 from airflow_provider_axiom._connection import (
     AxiomSettings,
+    connection_extras,
     connection_form_widgets,
     missing_connection,
     settings_from_connection,
@@ -114,7 +114,9 @@ class AxiomHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> Transport:
         settings = settings_from_connection(conn, extra).with_overrides(**self._overrides)
-        self._transport = Transport(settings, clock=self.clock, transport=self._http_transport)
+        self._transport = Transport(
+            settings, clock=self.clock, transport=self._http_transport, conn_id=self.axiom_conn_id
+        )
         self._ctx = CallContext(
             base_url=settings.base_url,
             api_key=settings.api_key,
@@ -132,7 +134,7 @@ class AxiomHook(BaseHook):
                 conn = self.get_connection(self.axiom_conn_id)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, conn.extra_dejson)
+            self._settings_from(conn, connection_extras(conn))
         assert self._transport is not None
         return self._transport
 
@@ -143,7 +145,7 @@ class AxiomHook(BaseHook):
                 conn = await get_connection_async(self.axiom_conn_id, self)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, await get_extra_async(conn))
+            self._settings_from(conn, connection_extras(conn))
         assert self._transport is not None
         return self._transport
 
@@ -240,6 +242,13 @@ class AxiomHook(BaseHook):
         transport = await self.atransport()
         return await transport.arun(plan())
 
+    def _counted(self, result: TriggerResult) -> TriggerResult:
+        """A trigger's result, counted in the metrics (runs started or queued; recovered after a lost answer)."""
+        _metrics.run_started(self.axiom_conn_id, result.status)
+        if result.recovered:
+            _metrics.run_recovered(self.axiom_conn_id)
+        return result
+
     # ------------------------------------------------------------------ public sync API
 
     def trigger_automation(self, name: str, data: Any = None) -> TriggerResult:
@@ -249,7 +258,7 @@ class AxiomHook(BaseHook):
         ``/trigger`` whose answer may have been lost after reaching the server is re-sent only
         when run reports, watched for ``trigger_check_window`` seconds, show no run of ``name``.
         """
-        return self._call(lambda: self._trigger_plan(name, data))
+        return self._counted(self._call(lambda: self._trigger_plan(name, data)))
 
     def get_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Status (``Running``/``Success``/``Failure``) and output of the latest run of ``name``.
@@ -292,7 +301,7 @@ class AxiomHook(BaseHook):
 
     async def atrigger_automation(self, name: str, data: Any = None) -> TriggerResult:
         """Async :meth:`trigger_automation`."""
-        return await self._acall(lambda: self._trigger_plan(name, data))
+        return self._counted(await self._acall(lambda: self._trigger_plan(name, data)))
 
     async def aget_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Async :meth:`get_run_data`."""

@@ -48,6 +48,11 @@ class AxiomRunLink(BaseOperatorLink):
         return XCOM_VIEWER_URL
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        # Airflow calls this as the task ends, on the instance that ran: when that instance knows
+        # the link (or that there is none: a queued or failed trigger), no XCom is read; reading
+        # one never pushed made Airflow log "XCom not found" as an error.
+        if getattr(operator, "_link_known", False):
+            return getattr(operator, "_viewer_url", None) or ""
         url = xcom_value(XCOM_VIEWER_URL, ti_key)
         return url if isinstance(url, str) else ""
 
@@ -143,6 +148,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         return AxiomHook(self.axiom_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._link_known = True  # from here on this instance knows its run's link (AxiomRunLink)
         name = validate_name(self.automation_name, "automation_name")
         data = normalize_data(coerce_data(self.data))  # before anything is sent
         now = self.hook.clock.now()
@@ -209,13 +215,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if not look.over:
             return previous
         if look.obs.state == "success":
-            self.log.info(
-                "axiom.ai: the run an earlier attempt started at %s already succeeded: returning its result, "
-                "no new run",
-                previous.triggered_at,
-            )
             task_state(context, "delete", STATE_KEY)
-            self._record(context, previous, reattached=None)
+            self._record(context, previous, reattached=True, succeeded=True)
             return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
         self.log.info(
             "axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, look.obs.raw_status
@@ -228,17 +229,22 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             task_state(context, "set", STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
         return result
 
-    def _record(self, context: Context, result: TriggerResult, *, reattached: bool | None) -> None:
-        """Push the viewer link and trigger time, and say in the log what happened (``reattached=None``:
-        an earlier attempt's finished run, already logged)."""
+    def _record(self, context: Context, result: TriggerResult, *, reattached: bool, succeeded: bool = False) -> None:
+        """Push the viewer link and trigger time, and say in one line what happened."""
+        self._viewer_url = result.viewer_url
         ti = context["ti"]
         if result.viewer_url:  # Airflow 3.0 refuses an XCom of None
             ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
         ti.xcom_push(key=XCOM_TRIGGERED_AT, value=result.triggered_at.isoformat())
         name = result.automation_name
-        if reattached is None:
-            return
-        if reattached:
+        if succeeded:  # one line: nothing is re-attached to, the result is returned
+            self.log.info(
+                "axiom.ai: the run of %r an earlier attempt started at %s already succeeded; returning its result, "
+                "no new run",
+                name,
+                result.triggered_at,
+            )
+        elif reattached:
             self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
         elif result.status == "queued":
             self.log.info("axiom.ai queued the run of %r: %s", name, result.message)
@@ -253,6 +259,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
+        if isinstance(event, dict):  # the link is known from the event (AxiomRunLink reads no XCom)
+            self._link_known, self._viewer_url = True, event.get("viewer_url")
         if stale_event(context, event):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
             return self.execute(context)

@@ -13,18 +13,31 @@ Usage::
 The marker takes a scenario mapping, a path to a JSON/YAML file (relative paths are tried next to the
 test module first) or a bundled name (``"demo"``), plus optional keyword overrides of top-level keys.
 Without the marker the default scenario is used. Importing this module is cheap: no Airflow, no server.
+
+To run whole DAGs in a test (``dag.test()``), call :func:`use_isolated_airflow` at the top of the
+root ``conftest.py``, before anything imports Airflow, and use the ``axiom_dag_test`` fixture: it
+migrates a throwaway metadata database once per session, starts the emulator, runs the DAG and
+reads its task states and XComs back. docs/emulator.md has the whole recipe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_axiom.testing import use_isolated_airflow
+
 if TYPE_CHECKING:
     from airflow_provider_axiom.testing.emulator import AxiomEmulator
+
+__all__ = ["DagTestResult", "use_isolated_airflow"]
 
 MARKER = "axiom_scenario"
 
@@ -63,3 +76,91 @@ def axiom_emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     with AxiomEmulator(_scenario_for(request)) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
         yield emulator
+
+
+# -- whole DAGs in a test (use_isolated_airflow lives in the testing package, so that a conftest.py
+# can call it without importing this module before pytest registers it as a plugin)
+
+
+@pytest.fixture(scope="session")
+def axiom_airflow_db() -> None:
+    """``airflow db migrate`` once per session, for the Airflow that ``AIRFLOW_HOME`` points at."""
+    if "AIRFLOW_HOME" not in os.environ:
+        pytest.fail("set up Airflow first: call use_isolated_airflow(dags_folder) at the top of conftest.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+@dataclass(frozen=True)
+class DagTestResult:
+    """A DAG run made by ``dag.test()``: its state, and its task states and XComs read back."""
+
+    dag_id: str
+    run_id: str
+    state: str
+
+    def task_states(self) -> dict[str, str | None]:
+        """``{task_id: state}`` of the run's task instances."""
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.query(TaskInstance).filter(
+                TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == self.run_id
+            )
+            return {ti.task_id: None if ti.state is None else str(ti.state) for ti in rows}
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        """An XCom of a task of this run (the operator's output rows are in ``return_value``), or None."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter(
+                    XComModel.dag_id == self.dag_id,
+                    XComModel.run_id == self.run_id,
+                    XComModel.task_id == task_id,
+                    XComModel.key == key,
+                )
+                .first()
+            )
+            return None if row is None else row.value
+
+
+@pytest.fixture
+def axiom_dag_test(axiom_emulator: AxiomEmulator, axiom_airflow_db: None) -> Callable[..., DagTestResult]:
+    """``run(dag_or_dag_id, **dag_test_kwargs)``: ``dag.test()`` against the emulator; a :class:`DagTestResult`.
+
+    A DAG id is looked up in the DAGs folder. Deferred waits run in-line, as ``airflow dags test`` does.
+    """
+
+    def run(dag: Any, **kwargs: Any) -> DagTestResult:
+        if isinstance(dag, str):
+            dag = _dag_from_folder(dag)
+        dag_run = dag.test(**kwargs)
+        state = getattr(dag_run.state, "value", dag_run.state)
+        return DagTestResult(dag_id=dag_run.dag_id, run_id=dag_run.run_id, state=str(state))
+
+    return run
+
+
+def _dag_from_folder(dag_id: str) -> Any:
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        pytest.fail(f"no DAG {dag_id!r} in the DAGs folder; import errors: {bag.import_errors}")
+    return dag

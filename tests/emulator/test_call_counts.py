@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator, ScenarioError, load_scenario
-from airflow_provider_axiom.testing.emulator._state import max_in_window
+from airflow_provider_axiom.testing.emulator._state import key_fingerprint, max_in_window
 
 
 def _fake_real_clock(api, start: float = 1000.0) -> list[float]:
@@ -135,7 +135,7 @@ def test_calls_and_rate_limit_admin_routes(make_api):
     base = f"{api.emu.url}/_emulator"
     stats = api.http.get(f"{base}/calls").json()
     assert stats == {
-        "key": "test-key",
+        "key_fingerprint": key_fingerprint("test-key"),  # never the key itself
         "counts": {"list-automations": 1, "run-reports": 1},
         "total": 2,
         "rate_limited": 1,

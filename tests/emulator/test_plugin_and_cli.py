@@ -47,8 +47,9 @@ def test_marker_is_registered(pytestconfig):
 
 
 def test_cli_starts_on_a_free_port_and_stops_on_sigterm():
+    cli = [sys.executable, "-m", "airflow_provider_axiom.testing.emulator", "--port", "0", "--scenario", "demo"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_axiom.testing.emulator", "--port", "0", "--scenario", "demo"],
+        [*cli, "--rate-limit", "3", "--strict-rate-limit"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -63,9 +64,17 @@ def test_cli_starts_on_a_free_port_and_stops_on_sigterm():
         lines = [proc.stdout.readline() for _ in range(3)]
         export = next(line for line in lines if line.startswith("export AIRFLOW_CONN_AXIOM_DEFAULT="))
         conn = json.loads(export.split("=", 1)[1].strip().strip("'"))
-        assert conn == {"conn_type": "axiom", "password": "demo-key", "host": base_url}
+        # the key is never echoed (users paste real keys into scenarios): a placeholder names where it is
+        assert conn == {"conn_type": "axiom", "password": "<api_key of demo.yaml>", "host": base_url}
+        assert not any("demo-key" in line for line in [first, *lines])
         response = httpx.post(f"{base_url}/list-automations", json={"key": "demo-key"})
         assert response.json()["data"]["names"][0] == "Scrape product prices"
+        assert "rate limit: 3/min (strict: refused calls count)" in "".join(lines)
+        statuses = [httpx.post(f"{base_url}/run-reports", json={"key": "demo-key"}).status_code for _ in range(4)]
+        assert statuses == [200, 200, 429, 429]
+        calls = httpx.get(base_url.replace("/api/v3", "/_emulator/calls")).json()
+        assert calls["total"] == 5 and calls["rate_limited"] == 2  # strict: the refused calls counted too
+        assert "demo-key" not in json.dumps(calls)  # the call counter never returns the key
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 from . import AxiomEmulator
 from ._faults import FaultSpecError
 from ._scenario import ScenarioError
+from ._state import key_fingerprint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +29,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario file (.yaml/.yml/.json) or bundled name ('demo'); default: the built-in default",
     )
     parser.add_argument("--speed", type=float, default=None, help="emulated seconds per real second")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="calls per rolling minute per key (default: the scenario's, 100); 0 turns the limit off",
+    )
+    parser.add_argument(
+        "--strict-rate-limit",
+        action="store_true",
+        help="count refused (429) calls against the window too, as a server that stamps calls on arrival",
+    )
     return parser
+
+
+def banner(emulator: AxiomEmulator) -> str:
+    """What the command prints at start: where it listens and how to point Airflow at it, never the key."""
+    sc = emulator.scenario
+    names = ", ".join(repr(a.name) for a in sc.automations)
+    limit = "off" if sc.rate_limit_per_minute is None else f"{sc.rate_limit_per_minute}/min"
+    strict = " (strict: refused calls count)" if sc.rate_limit_counts_refused else ""
+    placeholder = f"<api_key of {sc.source}>"
+    connection = json.dumps({"conn_type": "axiom", "password": placeholder, "host": emulator.base_url})
+    return "\n".join(
+        [
+            f"axiom.ai API emulator listening on {emulator.base_url}",
+            f"  scenario: {sc.source}; API key: the scenario's api_key (fingerprint "
+            f"{key_fingerprint(sc.api_key)}; never printed); automations: {names}",
+            f"  speed: {sc.speed:g}x; rate limit: {limit}{strict}; admin: {emulator.url}/_emulator/health",
+            f"export AIRFLOW_CONN_AXIOM_DEFAULT='{connection}'",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ScenarioError, FaultSpecError, OSError, ValueError) as exc:
         print(f"axiom-emulator: {exc}", file=sys.stderr)
         return 2
+    if args.rate_limit is not None or args.strict_rate_limit:
+        per_minute = emulator.scenario.rate_limit_per_minute if args.rate_limit is None else args.rate_limit or None
+        emulator.set_rate_limit(per_minute, counts_refused=True if args.strict_rate_limit else None)
     try:
         emulator.start()
     except OSError as exc:
@@ -51,11 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    names = ", ".join(repr(a.name) for a in emulator.scenario.automations)
-    print(f"axiom.ai API emulator listening on {emulator.base_url}", flush=True)
-    print(f"  scenario: {emulator.scenario.source}; API key: {emulator.api_key}; automations: {names}")
-    print(f"  speed: {emulator.scenario.speed:g}x; admin: {emulator.url}/_emulator/health")
-    print(f"export AIRFLOW_CONN_AXIOM_DEFAULT='{emulator.connection_json()}'", flush=True)
+    print(banner(emulator), flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -133,6 +133,9 @@ class Scenario(BaseModel):
     #: (until then /run-data still answers for the previous run, as the docs warn). A ``(min, max)``
     #: pair draws each run's delay uniformly from that range (seeded by ``seed``).
     registration_delay: float | tuple[float, float] = 0.0
+    #: Most reports /run-reports returns whatever ``count`` asks (None: no cap), silently: the
+    #: reading the provider assumes is wrong, for ``axiom-contract-check`` to catch.
+    report_count_cap: int | None = Field(default=None, ge=1)
     automations: list[Automation] = Field(default_factory=list)
     history: list[HistoryRun] = Field(default_factory=list)
     #: Parsed by ``_faults`` (its own messages), not by pydantic.

@@ -8,6 +8,7 @@ are computed lazily from the emulated clock on every call (:meth:`EmulatorCore._
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import random
 import secrets
@@ -38,6 +39,13 @@ MSG_INVALID_JSON = "Request body must be valid JSON."  # emulator wording (docs:
 MSG_MISSING_PID = "Missing pid or pw."  # emulator wording (the docs give no error body for /stop)
 MSG_QUEUE_FULL = "queue full"  # undocumented: vendor test stub (HTTP 503)
 MSG_BAD_COUNT = "count must be a positive integer."  # emulator wording
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A short, non-reversible name for a key (the provider's logs use the same one)."""
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
+
+
 MSG_NOT_FOUND = "Not found"  # emulator wording for unknown paths
 
 ENDPOINTS = ("trigger", "run-data", "run-reports", "list-automations", "remaining-runtime", "stop")
@@ -514,6 +522,8 @@ class EmulatorCore:
             count = int(count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ApiError(400, MSG_BAD_COUNT)
+        if self.scenario.report_count_cap is not None:
+            count = min(count, self.scenario.report_count_cap)
         listed = [(t, r) for r in self._runs if (t := self._report_time(r)) is not None and self._registered(r, now)]
         listed.sort(key=lambda item: (item[0], item[1].seq), reverse=True)
         reports = [
@@ -631,7 +641,8 @@ class EmulatorCore:
                 counts[endpoint] = counts.get(endpoint, 0) + 1
                 times.append(when)
         return {
-            "key": self.scenario.api_key if api_key is None else api_key,
+            # a fingerprint, never the key: users paste real keys into scenarios
+            "key_fingerprint": key_fingerprint(self.scenario.api_key if api_key is None else api_key),
             "counts": counts,
             "total": len(times),
             "rate_limited": sum(1 for t in log.refused_times if t >= start),
