@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.test_example_dags import airflow, migrated_db  # noqa: F401 (a fixture)
+from tests.dags_cli import airflow
 
 
 def test_the_hook_registers_no_secret_beyond_what_airflow_does(monkeypatch):
@@ -75,7 +75,7 @@ with DAG("axiom_quiet_link", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
 
 
 @pytest.mark.airflow_db
-def test_a_queued_or_failed_trigger_logs_no_missing_xcom_error(migrated_db, tmp_path):  # noqa: F811
+def test_a_queued_or_failed_trigger_logs_no_missing_xcom_error(migrated_db, tmp_path):
     (tmp_path / "quiet_link.py").write_text(QUIET_DAG)
     scenario = {"speed": 1, "plan": {"concurrency": 1}, "automations": [{"name": "Long job", "duration": 3600}]}
     with AxiomEmulator(scenario, port=0) as emulator:

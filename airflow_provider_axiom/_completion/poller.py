@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pendulum import DateTime
 
+from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
 from airflow_provider_axiom._runs import (
@@ -208,6 +209,7 @@ class KeyPoller:
                 waiter.timed_out = True
                 waiter.done.set()
         open_waiters = [w for w in self.waiters if not w.done.is_set()]
+        _metrics.runs_waited(self.hook.axiom_conn_id, len(open_waiters))
         if not open_waiters:
             return
         self.ticks += 1
@@ -314,6 +316,8 @@ class KeyPoller:
         try:
             run = await self.hook.aget_run_data(ref.automation_name, run_id=ref.run_id)
         except AxiomError as err:
+            if waiter.read == "rows":
+                _metrics.output_read_failed(self.hook.axiom_conn_id)
             if not waiter.failed(err, f"reading /run-data of {ref.automation_name!r}"):
                 waiter.read_after_tick = self.ticks + 1
             return

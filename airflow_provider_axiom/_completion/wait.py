@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pendulum import DateTime
 
+from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.events import event, run_summary
 from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
 from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
@@ -57,7 +58,19 @@ async def wait_for_run(
         poller.remove(waiter)
     if waiter.crash is not None:
         raise waiter.crash
+    _time_the_run(hook, waiter)
     return outcome_event(waiter.ref, waiter.obs, rows=waiter.rows, unavailable=waiter.unavailable, error=waiter.error)
+
+
+def _time_the_run(hook: AxiomHook, waiter: Waiter) -> None:
+    """Metrics of a run that is certainly the task's: how late its end was seen, its duration, its queue time."""
+    report = waiter.obs.report if waiter.obs is not None else None
+    if report is None:
+        return
+    conn_id = hook.axiom_conn_id
+    _metrics.event_delay(conn_id, report.updated_at, hook.server_now())
+    _metrics.run_duration(conn_id, report.created_at, report.updated_at)
+    _metrics.queue_time(conn_id, waiter.ref.triggered_at, report.created_at)
 
 
 def outcome_event(

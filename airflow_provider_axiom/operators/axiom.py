@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, xcom_value
 from airflow_provider_axiom._completion import (
     complete_from_event,
@@ -245,6 +246,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 result.triggered_at,
             )
         elif reattached:
+            _metrics.run_reattached(self.axiom_conn_id)
             self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
         elif result.status == "queued":
             self.log.info("axiom.ai queued the run of %r: %s", name, result.message)

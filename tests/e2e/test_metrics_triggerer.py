@@ -6,14 +6,13 @@ triggerer made must have been counted once, under the connection id, and the key
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, SCENARIO, AirflowUnderTest, _interrupt, wait_for
+from tests.e2e.conftest import SCENARIO, AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_dags import TASK_ID
 from tests.statsd_listener import StatsdListener
 from tests.test_metrics import FROM_WAITING, P
@@ -30,30 +29,13 @@ def statsd() -> Iterator[StatsdListener]:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[AxiomEmulator]:
-    with AxiomEmulator(SCENARIO, port=0) as emu:
-        yield emu
+def airflow_with_statsd(start_airflow: Callable[..., AirflowUnderTest], statsd: StatsdListener) -> AirflowUnderTest:
+    return start_airflow(SCENARIO, dag_files=["e2e_axiom_dags.py"], dag_ids=[DAG_ID], env=statsd.env())
 
 
 @pytest.fixture(scope="module")
-def airflow_with_statsd(
-    emulator: AxiomEmulator, statsd: StatsdListener, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AirflowUnderTest]:
-    if not AIRFLOW_BIN.exists():
-        pytest.skip("no airflow executable next to this Python")
-    af = AirflowUnderTest(tmp_path_factory.mktemp("airflow-metrics-home"), emulator.connection_json())
-    af.env.update(statsd.env())
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        af.migrate()
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            af.start(component)
-        af.wait_until_ready([DAG_ID])
-        yield af
-    finally:
-        af.stop_all()
-        signal.signal(signal.SIGTERM, previous)
+def emulator(airflow_with_statsd: AirflowUnderTest) -> AxiomEmulator:
+    return airflow_with_statsd.emulator
 
 
 def test_the_worker_and_the_triggerer_count_every_call(
