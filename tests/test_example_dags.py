@@ -15,7 +15,13 @@ from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "example_dags"
-EXPECTED = {"example_axiom_trigger_and_wait", "example_axiom_trigger_then_sensor", "example_axiom_error_handling"}
+EXPECTED = {
+    "example_axiom_trigger_and_wait",
+    "example_axiom_trigger_then_sensor",
+    "example_axiom_error_handling",
+    "example_axiom_load_scraped_prices",
+    "example_axiom_scrape_failed_alert",
+}
 
 
 def test_parsing_the_example_dags_makes_no_network_call(monkeypatch):
