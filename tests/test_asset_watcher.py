@@ -173,8 +173,12 @@ def test_dedup_fires_each_finished_run_once_and_nothing_from_before_the_start():
     ]
     fired = []
     for offset, reports in reads:
-        fired.append([run_key(r.task_name, r.created_at) for r in state.select(
-            reports, names, outcomes, now=T0.add(seconds=offset), complete=True)])
+        fired.append(
+            [
+                run_key(r.task_name, r.created_at)
+                for r in state.select(reports, names, outcomes, now=T0.add(seconds=offset), complete=True)
+            ]
+        )
     started = lambda s: run_key("A", T0.add(seconds=s))  # noqa: E731
     assert fired == [[], [started(2)], [], [started(16)]]  # before-start, other names, failures: never
     assert state.open == {}  # the run seen running is no longer open once it ended
@@ -216,8 +220,10 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
         80: lambda: started.append(emu.start_run("Scrape product prices", output={"prices": [["other"]]})),
         81: lambda: started.append(emu.start_run("Export leads")),
     }
-    plain, with_failures, with_rows = watcher(time), watcher(time, outcomes=["success", "failure"]), watcher(
-        time, read_output=True
+    plain, with_failures, with_rows = (
+        watcher(time),
+        watcher(time, outcomes=["success", "failure"]),
+        watcher(time, read_output=True),
     )
     events = asyncio.run(Script(time, actions).run([plain, with_failures, with_rows], until=180))
     ours = [r for r in started if r["name"] == "Scrape product prices"]
@@ -300,7 +306,9 @@ def test_a_restart_neither_fires_twice_nor_misses_with_the_store(axiom_emulator,
 def test_a_trigger_recreated_in_the_same_process_resumes(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
-    first = asyncio.run(Script(time, {2: lambda: emu.start_run("Scrape product prices")}).run([watcher(time)], until=60))
+    first = asyncio.run(
+        Script(time, {2: lambda: emu.start_run("Scrape product prices")}).run([watcher(time)], until=60)
+    )
     emu.start_run("Scrape product prices")
     time.sleep(60)
     second = asyncio.run(Script(time).run([watcher(time)], until=30))

@@ -198,7 +198,9 @@ class RunWatch:
         if isinstance(error, AxiomError) and error.retryable:
             self._failures += 1
             if self._failures == 1 or self._failures % WARN_EVERY == 0:
-                log.warning("axiom.ai: could not read run reports (%d in a row), trying again: %s", self._failures, error)
+                log.warning(
+                    "axiom.ai: could not read run reports (%d in a row), trying again: %s", self._failures, error
+                )
             return
         self._ready.put_nowait(error)
 

@@ -111,7 +111,7 @@ def test_runs_started_outside_airflow_schedule_the_consumer(watched: tuple[Airfl
     af, emulator = watched
     began = time.time()
     wait_for("the watchers to poll", lambda: polled_since(emulator, began), timeout=120, on_timeout=af.diagnostics)
-    time.sleep(1.5)  # the watermark is whole seconds: a run must start after the second the watchers began
+    # the watchers set their watermark before their first poll; each run lasts 3 s, so it ends after it
     latencies = []
     for i in range(3):
         rows = [["sku", "price"], [f"SKU-{i}", f"{i}.00"]]
@@ -141,8 +141,8 @@ def test_a_triggerer_kill_neither_refires_nor_loses_runs(watched: tuple[AirflowU
 
     restarted = time.time()
     af.start("triggerer")
-    wait_for("the new triggerer to poll", lambda: polled_since(emulator, restarted), timeout=120, on_timeout=af.diagnostics)
-    time.sleep(1.5)
+    polled = lambda: polled_since(emulator, restarted)  # noqa: E731
+    wait_for("the new triggerer to poll", polled, timeout=120, on_timeout=af.diagnostics)
     after = run_key(finish(emulator, emulator.start_run(NAME)))
     wait_for_key(af, LOAD, "load_rows", after)
     if ASSET_STATE_STORE:
