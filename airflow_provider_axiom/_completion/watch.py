@@ -10,8 +10,8 @@ automations.
 the watcher fires on, it ended (``updated_at``) at or after the *watermark*, and its key is not in
 ``fired``. The watermark starts when the watcher first starts (no backfill of history) and then
 trails each complete read by :data:`WATERMARK_LAG`; ``fired`` keeps only the runs that ended at or
-after it, so the state stays small. A run seen running is remembered (``open``) so that the read
-keeps reaching back to its start until it ends.
+after it, so the state stays small. The shared read reaches back to the watermark, and to the
+start of any run seen running (``open``) until it ends, up to the poller's widest read.
 
 **Restarts.** The state is saved *before* the events are handed to the triggerer, so a crash
 between the two loses an event rather than firing a run twice. Where it is saved: Airflow 3.3+
@@ -52,6 +52,8 @@ OUTCOMES = ("success", "failure")
 #: How far the watermark trails a complete read: a run that ends after the read shows a later
 #: ``updated_at`` than this, whatever the read's latency and the API's whole-second timestamps.
 WATERMARK_LAG = timedelta(seconds=60)
+#: How often the watermark is saved when nothing fires, so a restart does not read back further than needed.
+SAVE_EVERY = timedelta(minutes=1)
 #: Transient read failures in a row after which the log says so again (they never end a watcher).
 WARN_EVERY = 10
 
@@ -73,9 +75,10 @@ class WatchState:
     fired: dict[str, str] = field(default_factory=dict)  # run key -> ended at (ISO)
     open: dict[str, str] = field(default_factory=dict)  # run key -> started at (ISO), runs seen running
 
-    def reach(self) -> DateTime | None:
+    def reach(self) -> DateTime:
+        """How far back a read must reach: the watermark, or the start of an older run seen running."""
         starts = [parse_timestamp(v) for v in self.open.values()]
-        return min((s for s in starts if s is not None), default=None)
+        return min((s for s in starts if s is not None), default=self.watermark)
 
     def select(
         self,
@@ -103,14 +106,15 @@ class WatchState:
             if state in outcomes and ended_at(report) >= self.watermark and key not in self.fired:
                 fire.append(report)
                 self.fired[key] = iso(ended_at(report)) or ""
-        if len(reports) >= MAX_REPORT_WINDOW:  # the widest read no longer reaches them: let them go
+        widest = len(reports) >= MAX_REPORT_WINDOW
+        if widest:  # the widest read no longer reaches them: let them go
             oldest = min(r.created_at for r in reports)
             for key, started in list(self.open.items()):
                 begun = parse_timestamp(started)
                 if key not in seen and begun is not None and begun < oldest:
                     log.warning("axiom.ai: the run %s is no longer among the latest %d reports", key, len(reports))
                     del self.open[key]
-        if complete:
+        if complete or widest:  # the widest read is as far back as a watcher can see
             self.watermark = max(self.watermark, now - WATERMARK_LAG)
             self.fired = {
                 k: v for k, v in self.fired.items() if (t := parse_timestamp(v)) is None or t >= self.watermark
@@ -176,6 +180,7 @@ class RunWatch:
         self.state: WatchState | None = None
         self._ready: asyncio.Queue[list[RunReport] | BaseException] = asyncio.Queue()
         self._failures = 0
+        self._saved_at: DateTime | None = None
         self._newest: dict[str, DateTime] = {}  # the latest start seen per name: whose output /run-data has
 
     # -- the listener interface of KeyPoller
@@ -240,9 +245,14 @@ class RunWatch:
             return None
         return WatchState.from_json(text) if isinstance(text, str) else None
 
-    async def save(self) -> None:
+    async def save(self, *, fired: bool = True) -> None:
+        """Save the state (before handing events over); without ``fired``, at most once a ``SAVE_EVERY``."""
         if self.store is None or self.state is None:
             return
+        now = self.clock.now()
+        if not fired and self._saved_at is not None and now - self._saved_at < SAVE_EVERY:
+            return
+        self._saved_at = now
         try:
             await self.store.aset(self.key, self.state.to_json())
         except Exception as err:

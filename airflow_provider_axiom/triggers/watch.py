@@ -96,9 +96,8 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
             try:
                 while True:
                     batch = await watch.next_batch()
-                    if not batch:
-                        continue
-                    await watch.save()  # before the events: a crash in between loses one, never fires one twice
+                    # saved before the events: a crash in between loses them, never fires one twice
+                    await watch.save(fired=bool(batch))
                     for report in batch:
                         body = await watch.event_payload(report, hook, poller, self.read_output)
                         log.info("axiom.ai: run %s ended %s: firing", body["run_key"], body["outcome"])
