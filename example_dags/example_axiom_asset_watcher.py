@@ -39,13 +39,14 @@ scrape_failures = Asset(
 )
 
 
-@dag(
-    dag_id="example_axiom_load_scraped_prices",
-    schedule=[scraped_prices],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    tags=["axiom", "example"],
-)
+DAG_ARGS: dict[str, Any] = {
+    "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+    "catchup": False,
+    "tags": ["axiom", "example"],
+}
+
+
+@dag(dag_id="example_axiom_load_scraped_prices", schedule=[scraped_prices], **DAG_ARGS)
 def example_axiom_load_scraped_prices():
     @task
     def load_rows(*, triggering_asset_events: Any = None) -> list[dict[str, Any]]:
@@ -67,13 +68,7 @@ def example_axiom_load_scraped_prices():
     run_models(load_rows())
 
 
-@dag(
-    dag_id="example_axiom_scrape_failed_alert",
-    schedule=[scrape_failures],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    tags=["axiom", "example"],
-)
+@dag(dag_id="example_axiom_scrape_failed_alert", schedule=[scrape_failures], **DAG_ARGS)
 def example_axiom_scrape_failed_alert():
     @task
     def alert(*, triggering_asset_events: Any = None) -> list[str]:
