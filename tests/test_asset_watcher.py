@@ -344,3 +344,20 @@ def test_a_bad_key_ends_the_watcher_and_never_reaches_the_log(axiom_emulator, mo
     assert "sk-wrong-key-0a1b2c3d" not in str(raised.value)
     assert "sk-wrong-key-0a1b2c3d" not in caplog.text
     assert "Invalid key" in caplog.text
+
+
+def test_a_watched_run_pushed_back_by_newer_runs_still_fires(axiom_emulator):
+    """More than a read's worth (20) of newer runs start while a watched run runs: the read widens to it."""
+    axiom_emulator.add_automation("Busy", duration=1, allow_cloud_concurrency=True)
+    time = EmulatedTime(axiom_emulator)
+    emu = axiom_emulator
+
+    def burst() -> None:
+        for _ in range(45):
+            emu.start_run("Busy")
+
+    actions = {2: lambda: emu.start_run("Export leads"), 12: burst}
+    events = asyncio.run(Script(time, actions).run([watcher(time, automation_name="Export leads")], until=90))
+    assert [e["automation_name"] for e in events[0]] == ["Export leads"]
+    counts = [r["body"]["count"] for r in emu.requests("run-reports")]
+    assert max(counts) == 100 and counts[-1] < 100  # widened while it ran, narrowed once it ended
