@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,6 @@ from airflow_provider_axiom._protocol import (
     classify_transport_error,
     closest_names,
     list_automations_request,
-    oldest_run_since,
     parse_automation_names,
     parse_http_date,
     parse_json,
@@ -35,6 +35,8 @@ from airflow_provider_axiom._protocol import (
     run_reports_request,
     safe_to_resend,
 )
+from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._runs import TRIGGER_SPACING, first_run_since
 from airflow_provider_axiom.exceptions import (
     AxiomError,
     AxiomNotFoundError,
@@ -264,6 +266,33 @@ class SuggestNames(Plan[T]):
         return self._guard(self.inner.slept)
 
 
+class TriggerSpacing:
+    """Same-name triggers on one key from one process leave at least ``TRIGGER_SPACING`` apart.
+
+    So the runs they start are created far enough apart for their windows never to overlap, and
+    each can be told from the others in run reports. Slots are reserved in order, with no API call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[tuple[str, str, int], DateTime] = {}
+
+    def reserve(self, api_key: str, name: str, clock: Callable[[], DateTime]) -> float:
+        """Seconds to wait before this trigger may leave (its slot is taken). Slots are per key, name and clock."""
+        key = (key_fingerprint(api_key), name, id(clock))
+        now = clock()
+        with self._lock:
+            for stale in [k for k, at in self._next.items() if at < now]:
+                del self._next[stale]
+            at = max(now, self._next.get(key, now))
+            self._next[key] = at + TRIGGER_SPACING
+        return (at - now).total_seconds()
+
+
+#: The process's trigger slots.
+TRIGGER_SLOTS = TriggerSpacing()
+
+
 def _is_unknown_name(err: AxiomNotFoundError) -> bool:
     return not err.api_message or err.api_message.lower().startswith("task not found")
 
@@ -298,8 +327,17 @@ class TriggerCall(Plan[TriggerResult]):
         self.sent_server = self.now() + self.ctx.skew
         return Send(self.request)
 
+    def _spaced_send(self) -> Step:
+        """Send once this automation's next trigger slot in the process has come."""
+        wait = TRIGGER_SLOTS.reserve(self.ctx.api_key, self.name, self.now)
+        if wait <= 0.001:
+            return self._send_trigger()
+        log.info("axiom.ai: spacing triggers of %r from this process: sending in %.1fs", self.name, wait)
+        self.pending = Send(self.request)
+        return Sleep(wait)
+
     def start(self) -> Step:
-        return self._send_trigger()
+        return self._spaced_send()
 
     def slept(self) -> Step:
         step, self.pending = self.pending, None
@@ -354,7 +392,7 @@ class TriggerCall(Plan[TriggerResult]):
         except AxiomError:
             return self._next_look(None, read=False)
         assert self.since is not None
-        return self._next_look(oldest_run_since(reports, self.name, self.since - CLOCK_SLACK), read=True)
+        return self._next_look(first_run_since(reports, self.name, self.since - CLOCK_SLACK), read=True)
 
     def _next_look(self, found: RunReport | None, *, read: bool) -> Step:
         lost, since, began = self.lost, self.since, self.check_began
@@ -383,7 +421,7 @@ class TriggerCall(Plan[TriggerResult]):
         log.warning(
             "axiom.ai: no run of %r appeared in run reports within %.0fs: sending /trigger again", self.name, window
         )
-        return self._send_trigger()
+        return self._spaced_send()
 
 
 def _recovered(name: str, report: RunReport, since: DateTime) -> TriggerResult:

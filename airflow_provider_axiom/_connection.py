@@ -44,7 +44,15 @@ EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
         float,
         "Lost-trigger check window (seconds)",
         "After a /trigger whose answer was lost, how long run reports are watched for the run before "
-        "re-sending. Default 10.",
+        "re-sending. Default 10. Also how long after a trigger its run may still appear in run reports.",
+    ),
+    "queue_idle_window": (
+        600.0,
+        0,
+        float,
+        "Queue idle window (seconds)",
+        "A queued trigger without a run id is matched to its run once the automation has been idle this "
+        "long (the API starts a queued run within ten minutes). Default 600.",
     ),
 }
 
@@ -60,6 +68,7 @@ class AxiomSettings:
     max_retries: int = 5
     rate_limit_per_minute: int = 100
     trigger_check_window: float = 10.0
+    queue_idle_window: float = 600.0
 
     def with_overrides(self, **changes: Any) -> AxiomSettings:
         """A copy with the given fields replaced (``None`` values are ignored)."""

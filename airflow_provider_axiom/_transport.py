@@ -21,7 +21,7 @@ from pendulum import DateTime
 from airflow_provider_axiom import __version__
 from airflow_provider_axiom._calls import Done, Plan, Raw, Send, Sleep
 from airflow_provider_axiom._connection import AxiomSettings
-from airflow_provider_axiom._protocol import utcnow
+from airflow_provider_axiom._protocol import retry_after, utcnow
 from airflow_provider_axiom._ratelimit import limiter_for_key
 
 T = TypeVar("T")
@@ -133,7 +133,7 @@ class Transport:
 
     def _raw(self, response: httpx.Response, sent_at: DateTime) -> Raw:
         if response.status_code == 429:
-            self.limiter.penalize(_seconds(response.headers.get("retry-after")))
+            self.limiter.penalize(retry_after(response.headers))
         elif response.status_code < 400:
             self.limiter.succeeded()
         return Raw(response.status_code, response.headers, response.content, sent_at, self.clock.now())
@@ -160,10 +160,3 @@ class Transport:
             await self._aclient.aclose()
             self._aclient = None
         self.close()
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

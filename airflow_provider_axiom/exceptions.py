@@ -28,8 +28,10 @@ __all__ = [
     "AxiomConnectionError",
     "AxiomError",
     "AxiomNotFoundError",
+    "AxiomOutputUnreadableError",
     "AxiomQuotaError",
     "AxiomRateLimitError",
+    "AxiomRunAmbiguousError",
     "AxiomRunFailedError",
     "AxiomRunTimeoutError",
     "AxiomServerError",
@@ -158,9 +160,30 @@ class AxiomRunFailedError(AxiomRetryableError):
 
 
 class AxiomRunTimeoutError(AxiomRetryableError):
-    """The run did not finish before the task's ``timeout``; the remote run was asked to stop."""
+    """The run did not finish before the task's ``timeout`` (or ``execution_timeout``); it was asked to stop."""
 
     default_hint = "Raise the operator's timeout, or check the automation in the axiom.ai dashboard"
+
+
+class AxiomOutputUnreadableError(AxiomRetryableError):
+    """The run succeeded but ``/run-data`` kept failing, so its rows could not be read.
+
+    Retryable: on Airflow 3.3+ the retry re-attaches to that run and reads its rows without a new run.
+    """
+
+    default_hint = (
+        "The run itself succeeded; a retry reads its rows (Airflow 3.3+) or, on older Airflow, starts a new run"
+    )
+
+    @classmethod
+    def after(cls, automation_name: str, err: AxiomError) -> AxiomOutputUnreadableError:
+        """The error for a successful run whose output read failed with ``err``, one time too many."""
+        return cls(
+            f"the run of {automation_name!r} succeeded but its output could not be read: {err.summary}",
+            status_code=err.status_code,
+            api_message=err.api_message,
+            endpoint="/run-data",
+        )
 
 
 # --------------------------------------------------------------------------- permanent
@@ -222,6 +245,17 @@ class AxiomApiError(AxiomPermanentError):
     """Any other error the API reports (an unknown message or 4xx): not retried, message shown."""
 
     default_hint = "An error this provider does not recognise; it is not retried"
+
+
+class AxiomRunAmbiguousError(AxiomPermanentError):
+    """This task's run cannot be told apart from other runs of the automation started within the same
+    seconds, and they ended differently, so its outcome is unknown. Not retried: a retry would start
+    another run while this one may have succeeded."""
+
+    default_hint = (
+        "Run fan-out over one automation one at a time (an Airflow pool with one slot that counts deferred "
+        "tasks), or use an API that returns run ids; see 'How a run is recognised' in the README"
+    )
 
 
 class AxiomTriggerUncertainError(AxiomPermanentError):

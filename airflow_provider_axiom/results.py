@@ -8,8 +8,6 @@ from typing import Any, Literal
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._protocol.time import iso, to_datetime
-
 __all__ = ["RemainingRuntime", "RunData", "RunReport", "RunState", "StopResult", "TriggerResult"]
 
 Rows = list[list[str]]
@@ -21,6 +19,8 @@ RunState = Literal["running", "success", "failure", "unknown"]
 class _Result:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (timestamps as ISO 8601 strings)."""
+        from airflow_provider_axiom._protocol.time import iso  # here: _protocol imports this module
+
         out = {}
         for key, value in asdict(self).items():  # type: ignore[call-overload]
             out[key] = iso(value) if isinstance(value, DateTime) else value
@@ -49,6 +49,8 @@ class TriggerResult(_Result):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TriggerResult:
         """Rebuild a result saved with :meth:`to_dict`."""
+        from airflow_provider_axiom._protocol.time import to_datetime  # here: _protocol imports this module
+
         return cls(
             automation_name=str(data["automation_name"]),
             status="queued" if data.get("status") == "queued" else "started",

@@ -77,7 +77,7 @@ import httpx
 KEY = "bench-key"
 START = "2026-01-05T09:00:00Z"
 SAME_NAME = "Shared nightly scrape"
-SAME_NAME_SPACING = 3.0  # emulated seconds between runs of one name (> the operator's 2 s tolerance)
+SAME_NAME_SPACING = 7.0  # emulated seconds between runs of one name (> the 6 s one process spaces them)
 OPERATOR_TOLERANCE = timedelta(seconds=2)  # the operator's default clock_tolerance
 POLL_INTERVAL = 5.0  # the operator's default poll_interval (emulated seconds here)
 MAX_POLL_INTERVAL = 60.0  # the operator's default max_poll_interval
@@ -220,7 +220,8 @@ def storm_scenario(count: int) -> dict[str, Any]:
         "rate_limit_per_minute": LIMIT,
         "rate_limit_counts_refused": True,
         "plan": {"concurrency": max(1, count * 2), "allowance_minutes": 10_000_000},
-        "automations": [{"name": "Storm", "duration": 3600, "allow_cloud_concurrency": True}],
+        # one automation per trigger: triggers of one name from one process are spaced 6 s apart by design
+        "automations": [{"name": f"Storm {i:04d}", "duration": 3600} for i in range(count)],
     }
 
 
@@ -231,11 +232,23 @@ def role_setup(args: argparse.Namespace) -> dict[str, Any]:
     """Trigger every run through the hook with the emulator paused and its limit lifted."""
     _airflow_env()
     _set_connection(args.base_url, rate_limit_per_minute=1_000_000)
+    import pendulum
+
+    from airflow_provider_axiom._transport import Clock
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
     admin(args.admin, "rate-limit", {"per_minute": None})
     results = []
-    with AxiomHook() as hook:
+    # The emulated clock jumps SAME_NAME_SPACING between same-name triggers; the hook's clock follows,
+    # so the process's spacing of same-name triggers sees that time pass instead of waiting for it.
+    shift = [0.0]
+    clock = Clock(
+        now=lambda: pendulum.now("UTC").add(microseconds=int(shift[0] * 1e6)),
+        monotonic=lambda: time.monotonic() + shift[0],
+        sleep=time.sleep,
+        asleep=asyncio.sleep,
+    )
+    with AxiomHook(clock=clock) as hook:
         if args.same_name:
             spread = durations(args.n, args.low, args.high)
             measure_at = _parse(START) + SAME_NAME_SPACING * args.n
@@ -249,6 +262,7 @@ def role_setup(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 results.append(hook.trigger_automation(SAME_NAME, [[f"run {k}"]]))
                 admin(args.admin, "clock", {"advance": SAME_NAME_SPACING})
+                shift[0] += SAME_NAME_SPACING
         else:
             results = [hook.trigger_automation(f"Job {i:04d}") for i in range(args.n)]
     out = [
@@ -313,6 +327,8 @@ def role_wait(args: argparse.Namespace) -> dict[str, Any]:
     _set_connection(args.base_url, rate_limit_per_minute=int(LIMIT * args.speed))
     import pendulum
 
+    from airflow_provider_axiom._runs import RunRef
+    from airflow_provider_axiom.results import TriggerResult
     from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
     started = json.loads(Path(args.results).read_text())["results"]
@@ -322,15 +338,23 @@ def role_wait(args: argparse.Namespace) -> dict[str, Any]:
     deadline = pendulum.now("UTC").add(hours=6)
     triggers = [
         AxiomRunTrigger(
-            automation_name=r["automation_name"],
-            not_before=pendulum.parse(r["sent_at"]) - OPERATOR_TOLERANCE,
+            run=RunRef.from_trigger(
+                TriggerResult(
+                    r["automation_name"],
+                    "started",
+                    r["viewer_url"],
+                    None,
+                    triggered_at=pendulum.parse(r["triggered_at"]),
+                    sent_at=pendulum.parse(r["sent_at"]),
+                    run_id=r["run_id"],
+                ),
+                OPERATOR_TOLERANCE,
+            ),
             deadline=deadline,
             axiom_conn_id="axiom_default",
-            triggered_at=r["triggered_at"],
-            run_id=r["run_id"],
-            viewer_url=r["viewer_url"],
             poll_interval=POLL_INTERVAL / args.speed,
             max_poll_interval=MAX_POLL_INTERVAL / args.speed,
+            fetch_output=args.fetch_output,
         )
         for r in started
     ]
@@ -491,10 +515,14 @@ def role_storm(args: argparse.Namespace) -> dict[str, Any]:
     outcomes: list[str] = []
     lock = threading.Lock()
 
+    names = iter(f"Storm {args.offset + i:04d}" for i in range(args.n))
+
     def one() -> None:
+        with lock:
+            name = next(names)
         try:
             with AxiomHook() as hook:
-                result = hook.trigger_automation("Storm")
+                result = hook.trigger_automation(name)
             outcome = "ok:" + str(result.viewer_url)
         except Exception as exc:
             outcome = "error:" + type(exc).__name__
@@ -519,7 +547,7 @@ def _common(args: argparse.Namespace, emu: EmulatorProcess, n: int, same: bool, 
     return [
         "--base-url", emu.base_url, "--admin", emu.admin, "--n", str(n), "--speed", str(args.speed),
         "--low", str(args.low), "--high", str(args.high), "--grace", str(args.grace), "--results", results,
-        *(["--same-name-case"] if same else []),
+        *(["--same-name-case"] if same else []), *([] if args.fetch_output else ["--no-output"]),
     ]  # fmt: skip
 
 
@@ -576,6 +604,7 @@ def run_storm(args: argparse.Namespace, procs: int, share: int = 0) -> dict[str,
         def worker(i: int) -> None:
             child = ["--role", "storm", "--base-url", emu.base_url, "--admin", emu.admin, "--n", str(shares[i])]
             child += ["--go", str(go), "--cap", str(args.storm_cap), "--share", str(share)]
+            child += ["--offset", str(sum(shares[:i]))]
             try:
                 results[i] = _run_child(child, timeout=args.storm_cap + 120)
             except Exception as exc:
@@ -721,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm-procs", type=int, default=4)
     parser.add_argument("--storm-cap", type=float, default=180.0, help="real seconds a storm may take")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive per-trigger poller")
+    parser.add_argument(
+        "--no-output", dest="fetch_output", action="store_false", help="fetch_output=False: no /run-data reads"
+    )
     parser.add_argument("--no-storm", action="store_true")
     parser.add_argument("--sequential", action="store_true", help="one case at a time (cleaner CPU figures, longer)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small N, short runs")
@@ -736,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--go", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--share", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.role:

@@ -1,4 +1,4 @@
-"""Pure parts: input validation, viewer URLs, response parsing, run identity."""
+"""Pure parts: input validation, viewer URLs, response parsing (run identity: test_run_identity.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from airflow_provider_axiom._protocol import (
     stop_request,
     trigger_request,
 )
-from airflow_provider_axiom._runs import RunRef, observe
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomBadRequestError
 
 T0 = pendulum.datetime(2026, 11, 25, 12, 0, 0, tz="UTC")
@@ -177,61 +176,3 @@ def test_closest_names_prefers_case_and_space_mismatches():
     assert closest_names("scrape product  prices", names)[0] == "Scrape product prices"
     assert closest_names("Export lead", names)[0] == "Export leads"
     assert closest_names("zzz", names) == []
-
-
-# ---------------------------------------------------------------- run identity
-
-
-def report(name, status, created, updated=None):
-    from airflow_provider_axiom.results import RunReport
-
-    return RunReport(name, status, f"{status} run", created, updated or created)
-
-
-def test_previous_run_is_never_ours():
-    ref = RunRef("A", not_before=T0)
-    reports = [report("A", "Success", T0.subtract(minutes=3))]
-    ref2, obs = observe(ref, reports)
-    assert obs.state == "waiting" and ref2.created_at is None
-
-
-def test_our_run_is_the_oldest_at_or_after_not_before_and_gets_pinned():
-    ours, later = T0.add(seconds=1), T0.add(seconds=40)
-    reports = [
-        report("A", "Running", later),
-        report("B", "Success", T0.add(seconds=2)),
-        report("A", "Success", ours),
-        report("A", "Success", T0.subtract(minutes=5)),
-    ]
-    ref, obs = observe(RunRef("A", not_before=T0), reports)
-    assert ref.created_at == ours
-    assert obs.state == "success" and obs.report.created_at == ours
-    assert not obs.is_newest  # somebody started another run of A after ours
-    # pinned: later polls follow the same run even if the window moves
-    ref, obs = observe(ref, [report("A", "Failure", later), report("A", "Success", ours)])
-    assert obs.report.created_at == ours
-
-
-def test_newest_flag_when_ours_is_latest():
-    _, obs = observe(RunRef("A", not_before=T0), [report("A", "Running", T0.add(seconds=3))])
-    assert obs.state == "running" and obs.is_newest
-
-
-def test_pinned_run_missing_from_reports_keeps_waiting():
-    ref = RunRef("A", not_before=T0, created_at=T0.add(seconds=1))
-    _, obs = observe(ref, [report("B", "Running", T0.add(seconds=9))])
-    assert obs.state == "waiting"
-
-
-def test_with_more_newer_runs_of_the_name_than_the_window_holds_nothing_is_pinned():
-    """20 runs of "A" started after ours fill the window: the oldest visible one is somebody else's."""
-    from airflow_provider_axiom._runs import reaches
-
-    newer = [report("A", "Success", T0.add(seconds=10 + i)) for i in range(20)]
-    ref = RunRef("A", not_before=T0)
-    complete = reaches(newer, 20, ref.anchor)
-    pinned, obs = observe(ref, newer, complete=complete)
-    assert not complete and obs.state == "waiting" and pinned.created_at is None
-    wider = [*newer, report("A", "Running", T0.add(seconds=1)), report("B", "Success", T0.subtract(minutes=1))]
-    pinned, obs = observe(ref, wider, complete=reaches(wider, 100, ref.anchor))
-    assert obs.state == "running" and pinned.created_at == T0.add(seconds=1)

@@ -21,6 +21,7 @@ EXPECTED = {
     "example_axiom_error_handling",
     "example_axiom_load_scraped_prices",
     "example_axiom_scrape_failed_alert",
+    "example_axiom_fan_out",
 }
 
 
@@ -128,3 +129,21 @@ def test_error_handling(migrated_db):
     assert states["broken_checkout"] == "failed"
     assert states["alert_on_failure"] == "success"
     assert states["export_leads"] == "success"
+
+
+@pytest.mark.airflow_db
+def test_fan_out_one_run_at_a_time(migrated_db):
+    """Three mapped tasks over one automation, in a one-slot pool: each gets its own run and its own rows."""
+    pool = airflow(
+        "pools", "set", "axiom_serial", "1", "one axiom run at a time", "--include-deferred", env=dict(os.environ)
+    )
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    with AxiomEmulator("demo", speed=30) as emulator:
+        result = dags_test("example_axiom_fan_out", emulator)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        runs = started(emulator, "Scrape product prices")
+    assert len(runs) == 3
+    rows = xcom("example_axiom_fan_out", "collect")
+    assert sorted(rows) == [f"https://example.com/product/{i}" for i in (1, 2, 3)]
+    for url, echoed in rows.items():
+        assert echoed == [["url"], [url]]

@@ -126,6 +126,29 @@ def test_retry_after_is_honoured(mock_hook, fake_time):
     assert fake_time.sleeps == [pytest.approx(17, abs=0.01)] or fake_time.sleeps[0] >= 17
 
 
+def test_retry_after_as_an_http_date_paces_the_key_too(mock_hook, fake_time):
+    """One reading of ``Retry-After`` (seconds or an HTTP date) for the backoff and the key's limiter."""
+    limited = httpx.Response(
+        429,
+        json={"status": "error", "message": "Rate limit exceeded."},
+        headers={"Retry-After": "Wed, 25 Nov 2026 12:00:27 GMT", "Date": DATE},
+    )
+    handler = script(limited, httpx.Response(200, json={"status": "success", "data": {"names": []}}))
+    hook = mock_hook(handler)
+    limiter = hook.transport().limiter
+    pauses: list[float | None] = []
+    penalize = limiter.penalize
+
+    def spy(retry_after: float | None = None) -> None:
+        pauses.append(retry_after)
+        penalize(retry_after)
+
+    limiter.penalize = spy  # type: ignore[method-assign]
+    hook.list_automations()
+    assert pauses == [pytest.approx(17)]  # the key's limiter read the date as 17 s
+    assert fake_time.sleeps and max(fake_time.sleeps) >= 17 - 0.01  # and the call waited that long
+
+
 async def test_async_path_retries_the_same_way(mock_hook, fake_time):
     handler = script(
         httpx.Response(500, json={}),

@@ -286,7 +286,7 @@ async def test_deferred_success(axiom_emulator):
     op = operator(time, automation_name="Export leads", deferrable=True)
     ctx = context()
     trigger = await asyncio.to_thread(defer, op, ctx)
-    assert trigger.viewer_url == ctx["ti"].xcom["viewer_url"]
+    assert trigger.run_ref.viewer_url == ctx["ti"].xcom["viewer_url"]
     event = await run_trigger(trigger, time)
     assert event["status"] == "success"
     result = op.execute_complete(ctx, event)
@@ -437,18 +437,22 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
             "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 5, "allow_cloud_concurrency": True}],
         }
     )
+    import httpx
+
     from airflow_provider_axiom._completion import look_once
     from airflow_provider_axiom._runs import RunRef
 
     with AxiomHook() as hook:
         ours = hook.trigger_automation("Export leads")
         axiom_emulator.advance(2)
-        for _ in range(25):
-            hook.trigger_automation("Busy")
+        with httpx.Client(base_url=axiom_emulator.base_url) as client:  # another client's runs
+            for _ in range(25):
+                assert client.post("/trigger", json={"key": "lifecycle-key", "name": "Busy"}).status_code == 200
         axiom_emulator.advance(60)
-        _, obs = look_once(hook, RunRef.from_trigger(ours))
-    assert obs.state == "success"
-    assert len(axiom_emulator.requests("run-reports")) == 2  # 20 reports, then 100
+        look = look_once(hook, RunRef.from_trigger(ours))
+    assert look.obs.state == "success" and look.rows == {"google-sheet-data": NEW_ROWS}
+    # 20 reports, then 100; then one more read after /run-data confirms the run is still the newest of its name
+    assert [r["body"]["count"] for r in axiom_emulator.requests("run-reports")] == [20, 100, 100]
 
 
 @pytest.mark.parametrize("deferrable", [False, True])

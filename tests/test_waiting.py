@@ -17,6 +17,7 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom._compat import AirflowFailException
+from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -29,7 +30,7 @@ def scale_scenario(n: int) -> dict[str, Any]:
     return {
         "api_key": "scale-key",
         "rate_limit_per_minute": None,  # real-time limit; this test runs minutes of emulated time in seconds
-        "plan": {"concurrency": 99, "queue_retry_seconds": 30},
+        "plan": {"concurrency": 1000, "queue_retry_seconds": 30},
         "automations": [
             {
                 "name": f"Job {i}",
@@ -43,13 +44,7 @@ def scale_scenario(n: int) -> dict[str, Any]:
 
 
 def trigger_for(result: Any, time: EmulatedTime, deadline_minutes: float = 60) -> AxiomRunTrigger:
-    trigger = AxiomRunTrigger(
-        automation_name=result.automation_name,
-        not_before=result.sent_at.subtract(seconds=2),
-        deadline=time.now.add(minutes=deadline_minutes),
-        triggered_at=result.triggered_at,
-        viewer_url=result.viewer_url,
-    )
+    trigger = AxiomRunTrigger(run=RunRef.from_trigger(result), deadline=time.now.add(minutes=deadline_minutes))
     trigger.hook = time.hook()
     return trigger
 
@@ -85,10 +80,13 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
     assert len(axiom_emulator.requests("run-data")) == sum(1 for i in range(200) if i % 7)  # output once per success
 
 
-def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
+def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
+    """Our run is found, then 510 newer runs of another automation push it out of every read."""
+    from airflow_provider_axiom import _runs
     from airflow_provider_axiom._completion import poller
 
-    monkeypatch.setattr(poller, "MAX_REPORT_WINDOW", 500)  # the widest read, smaller to keep this quick
+    for module in (poller, _runs):  # the widest read, smaller to keep this quick
+        monkeypatch.setattr(module, "MAX_REPORT_WINDOW", 500)
     axiom_emulator.load_scenario(
         {
             **SCENARIO,
@@ -99,12 +97,21 @@ def test_a_run_older_than_the_widest_report_window_still_resolves(axiom_emulator
     )
     time = EmulatedTime(axiom_emulator)
     ours = time.hook().trigger_automation("Export leads")
-    axiom_emulator.advance(2)
-    body = {"key": "lifecycle-key", "name": "Busy"}
-    with httpx.Client(base_url=axiom_emulator.base_url) as client:
-        for _ in range(510):  # more newer runs than the widest window (500) holds
-            assert client.post("/trigger", json=body).status_code == 200
-    event = asyncio.run(first_event(trigger_for(ours, time)))
+    trigger = trigger_for(ours, time)
+    flooded: list[int] = []
+
+    def flood(_seconds: float) -> None:  # once the run is pinned (its window closed), another client gets busy
+        if not flooded and time.now > ours.triggered_at.add(seconds=20):
+            body = {"key": "lifecycle-key", "name": "Busy"}
+            with httpx.Client(base_url=axiom_emulator.base_url) as client:
+                for _ in range(510):  # more newer runs than the widest window (500) holds
+                    assert client.post("/trigger", json=body).status_code == 200
+            flooded.append(510)
+
+    time.as_clock()
+    time.after_sleep = flood
+    event = asyncio.run(first_event(trigger))
+    assert flooded
     assert event["status"] == "success" and event["summary"]["data"] == {"google-sheet-data": NEW_ROWS}
     reads = [r["body"].get("count") for r in axiom_emulator.requests("run-reports")]
     assert max(c for c in reads if c) == 500  # widened to the widest read, then /run-data of the name
@@ -252,7 +259,7 @@ def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
     first_ti.try_number, retry_ti.try_number = 1, 2  # type: ignore[attr-defined]
     op = operator(time, automation_name="Broken checkout flow", deferrable=True)
     trigger = defer(op, {"ti": first_ti})
-    assert trigger.attempt == 1
+    assert trigger.run_ref.attempt == 1
     trigger.hook = time.hook()
     failed = asyncio.run(first_event(trigger))
     assert failed["status"] == "failure" and failed["attempt"] == 1

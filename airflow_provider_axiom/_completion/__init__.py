@@ -32,20 +32,21 @@ from airflow_provider_axiom._completion.events import (
 )
 from airflow_provider_axiom._completion.poller import KeyPoller, poller_for
 from airflow_provider_axiom._completion.stop import astop_remote_run, stop_remote_run
-from airflow_provider_axiom._completion.wait import look_once, output_once, read_output, wait_for_run
+from airflow_provider_axiom._completion.wait import Look, alook, look_once, outcome_event, wait_for_run
 
 __all__ = [
     "DEFER_BACKSTOP",
     "EVENT_STATUSES",
     "KeyPoller",
+    "Look",
+    "alook",
     "astop_remote_run",
     "complete_from_event",
     "defer_timeout",
     "failure_error",
     "look_once",
-    "output_once",
+    "outcome_event",
     "poller_for",
-    "read_output",
     "run_summary",
     "stale_event",
     "stop_remote_run",

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_axiom._protocol import iso
-from airflow_provider_axiom._runs import RunObservation, RunRef
+from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
 
 #: The event statuses the trigger yields; ``execute_complete`` fails closed on anything else.
@@ -15,26 +15,50 @@ EVENT_STATUSES = ("success", "failure", "timeout", "error")
 DEFER_BACKSTOP = timedelta(minutes=10)
 
 
-def run_summary(ref: RunRef, obs: RunObservation, *, data: dict[str, Any] | None, triggered_at: Any) -> dict[str, Any]:
-    """The JSON-serialisable result the operator and sensor return (their XCom ``return_value``)."""
+def run_summary(
+    ref: RunRef, obs: RunObservation, *, data: dict[str, Any] | None, unavailable: DataUnavailable | None = None
+) -> dict[str, Any]:
+    """The JSON-serialisable result the operator and sensor return (their XCom ``return_value``).
+
+    ``identity`` says how the run is known to be this task's: ``run_id`` (the API's id), ``matched``
+    (the only run its trigger can have started), or ``ambiguous`` (one of ``candidates``, runs of the
+    automation started within the same seconds: their times and rows are not reported as its own).
+    ``data_unavailable`` says why ``data`` is None for a run that succeeded.
+    """
     report = obs.report
+    ambiguous = not obs.certain and bool(obs.candidates)
+    status = report.status if report else obs.raw_status
+    if ambiguous:
+        status = obs.candidates[0].status if obs.state in ("success", "failure") else obs.raw_status
     return {
         "automation_name": ref.automation_name,
-        "status": report.status if report else obs.raw_status,
+        "status": status,
         "viewer_url": ref.viewer_url,
         "run_id": ref.run_id,
-        "triggered_at": iso(triggered_at),
-        "started_at": iso(report.created_at if report else ref.created_at),
+        "triggered_at": iso(ref.triggered_at),
+        "started_at": iso(report.created_at if report else None if ambiguous else ref.created_at),
         "finished_at": iso(report.updated_at if report else None),
         "description": report.description if report else None,
+        "identity": "run_id" if ref.run_id else "ambiguous" if ambiguous else "matched",
+        "candidates": [
+            {"started_at": iso(r.created_at), "finished_at": iso(r.updated_at), "status": r.status}
+            for r in obs.candidates
+        ],
         "data": data,
+        "data_unavailable": unavailable if data is None and obs.state == "success" else None,
     }
 
 
 def failure_error(summary: dict[str, Any]) -> AxiomRunFailedError:
     """The error for a run that ended in ``Failure``, with the report's description and viewer link."""
+    what = f"axiom.ai run of {summary['automation_name']!r} failed"
+    if summary.get("identity") == "ambiguous":
+        what += (
+            f" (this task's run is one of {len(summary.get('candidates') or ())} runs started within the same "
+            "seconds, and all of them failed)"
+        )
     return AxiomRunFailedError(
-        f"axiom.ai run of {summary['automation_name']!r} failed",
+        what,
         description=summary.get("description"),
         viewer_url=summary.get("viewer_url"),
         automation_name=summary.get("automation_name"),
@@ -53,13 +77,16 @@ def defer_timeout(remaining: timedelta) -> timedelta:
     return timedelta(seconds=(remaining + DEFER_BACKSTOP).total_seconds())
 
 
-def event(ref: RunRef, triggered_at: Any, status: str, message: str, **extra: Any) -> dict[str, Any]:
+def event(ref: RunRef, status: str, message: str, **extra: Any) -> dict[str, Any]:
+    """A wait's event: ``status`` (one of :data:`EVENT_STATUSES`), ``message``, and what the task needs."""
     return {
         "status": status,
         "message": message,
         "automation_name": ref.automation_name,
         "viewer_url": ref.viewer_url,
-        "triggered_at": iso(triggered_at),
+        "run_id": ref.run_id,
+        "triggered_at": iso(ref.triggered_at),
+        "attempt": ref.attempt,
         **extra,
     }
 
@@ -80,7 +107,7 @@ def stale_event(context: Any, event: Any) -> bool:
 def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
     """Turn a wait's event into the task's result, or raise. Unknown events fail closed.
 
-    ``stop(viewer_url, name)`` is called for a ``timeout`` event and says whether the run was stopped.
+    ``stop(event)`` is called for a ``timeout`` event and says whether the run was stopped.
     """
     from airflow_provider_axiom import exceptions
 
@@ -96,13 +123,14 @@ def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
     if status == "failure":
         raise failure_error({"automation_name": name, "viewer_url": event.get("viewer_url"), **summary})
     if status == "timeout":
-        stopped = bool(stop(event.get("viewer_url"), name)) if stop else False
+        stopped = bool(stop(event)) if stop else False
         raise timeout_error(str(event.get("message")), stopped)
     cls = getattr(exceptions, str(event.get("error_class")), None)
     if not (isinstance(cls, type) and issubclass(cls, AxiomError)):
         cls = AxiomApiError
+    message = str(event.get("message") or "the axiom.ai trigger reported an error")
     raise cls(
-        str(event.get("message") or "the axiom.ai trigger reported an error"),
+        message,
         status_code=event.get("status_code"),
-        hint="",
+        hint="" if cls.default_hint and cls.default_hint in message else None,
     )

@@ -1,31 +1,52 @@
-"""The shared poller: one ``/run-reports`` call per tick for every run waited for with one key in one event loop."""
+"""The shared poller: one ``/run-reports`` call per tick for every run waited for with one key in one event loop.
+
+Each tick reads the latest reports once and hands them to :func:`~airflow_provider_axiom._runs.match`,
+which assigns runs to every waiter together. What then needs ``/run-data`` (a successful run's rows,
+the status of a run with a run id, a run beyond the widest window) goes to one reader, one call at a
+time, at the pace the key's limiter allows, so a tick never queues behind more than one such read.
+A read that fails is tried again on a later tick, up to ``max_consecutive_errors``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pendulum import DateTime
 
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
-from airflow_provider_axiom._runs import RunObservation, RunRef, observe
-from airflow_provider_axiom.exceptions import AxiomError
-from airflow_provider_axiom.results import RunData, RunReport
+from airflow_provider_axiom._runs import (
+    MAX_REPORT_WINDOW,
+    REPORT_WINDOW,
+    DataUnavailable,
+    Rules,
+    RunObservation,
+    RunRef,
+    deep_observation,
+    is_over,
+    match,
+    narrower,
+    needs_deep_look,
+    output_of,
+    reaches,
+    rows_unavailable,
+    still_newest,
+    wider,
+)
+from airflow_provider_axiom.exceptions import AxiomError, AxiomOutputUnreadableError
+from airflow_provider_axiom.results import RunReport
 
 if TYPE_CHECKING:
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 log = logging.getLogger(__name__)
 
-#: Reports read per tick at first; widened (x5) while the oldest waiter lies further back.
-REPORT_WINDOW = 20
-MAX_REPORT_WINDOW = 2500
-#: Output reads (``/run-data``) in flight at once per poller: one, so a status tick never waits
-#: behind more than one of them in the key's queue (they are spaced by the limiter anyway).
-OUTPUT_READS_IN_FLIGHT = 1
+__all__ = ["MAX_REPORT_WINDOW", "REPORT_WINDOW", "KeyPoller", "ReportListener", "Waiter", "poller_for"]
+
+Phase = Literal["watching", "reading", "confirming", "done"]
 
 
 @dataclass(eq=False)
@@ -34,19 +55,48 @@ class Waiter:
 
     ref: RunRef
     deadline: DateTime
-    poll_interval: float
-    max_consecutive_errors: int
-    timed_out: bool = False
+    poll_interval: float = 5.0
+    max_consecutive_errors: int = 5
+    fetch_output: bool = True
+    phase: Phase = "watching"
     obs: RunObservation | None = None
+    rows: dict[str, Any] | None = None
+    unavailable: DataUnavailable | None = None
     error: AxiomError | None = None
-    run_data: RunData | None = None  # output already read (a run found through /run-data)
+    timed_out: bool = False
     crash: BaseException | None = None  # the poller died: re-raised in the waiter, never a hang
-    failures: int = 0
+    failures: int = 0  # failed looks or reads in a row
+    read: Literal["rows", "by_id", "deep"] = "rows"
+    read_after_tick: int = 0  # a failed read is tried again on a later tick, not at once
+    read_done_at: float = 0.0  # monotonic: the rows are confirmed by a reports read sent after this
+    ended_seen: int = 0  # run id: ended runs in its window at the last read by id
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def finish(self, obs: RunObservation | None = None, error: AxiomError | None = None) -> None:
-        self.obs, self.error = obs, error
+    def finish(
+        self,
+        obs: RunObservation | None = None,
+        *,
+        error: AxiomError | None = None,
+        rows: dict[str, Any] | None = None,
+        unavailable: DataUnavailable | None = None,
+    ) -> None:
+        self.obs = obs if obs is not None else self.obs
+        self.error, self.rows, self.unavailable = error, rows, unavailable
+        self.phase = "done"
         self.done.set()
+
+    def failed(self, err: AxiomError, what: str) -> bool:
+        """Count a failed look or read; True when the waiter has had enough (it is then finished)."""
+        self.failures += 1
+        if err.retryable and self.failures < self.max_consecutive_errors:
+            log.warning(
+                "axiom.ai: %s failed (%d/%d), trying again: %s", what, self.failures, self.max_consecutive_errors, err
+            )
+            return False
+        if err.retryable and self.phase == "reading" and self.read == "rows":
+            err = AxiomOutputUnreadableError.after(self.ref.automation_name, err)
+        self.finish(error=err)
+        return True
 
 
 class ReportListener(Protocol):
@@ -76,10 +126,16 @@ class KeyPoller:
         self.waiters: list[Waiter] = []
         self.listeners: list[ReportListener] = []
         self.window = REPORT_WINDOW
-        self.outputs = asyncio.Semaphore(OUTPUT_READS_IN_FLIGHT)
         self.calls = 0  # /run-reports calls made (for tests and benchmarks)
+        self.ticks = 0
+        self.claimed: dict[str, list[DateTime]] = {}  # runs already assigned to waiters that finished
         self._task: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._wake_reader = asyncio.Event()
         self._deep_turn = 0
+        self._listed: set[str] = set()  # names with at least one report in the last read
+
+    # -- membership
 
     def add(self, waiter: Waiter) -> None:
         self.waiters.append(waiter)
@@ -88,6 +144,8 @@ class KeyPoller:
     def remove(self, waiter: Waiter) -> None:
         if waiter in self.waiters:
             self.waiters.remove(waiter)
+        if waiter.ref.created_at is not None and waiter.ref.kind != "first_since":
+            self.claimed.setdefault(waiter.ref.automation_name, []).append(waiter.ref.created_at)
         self._stop_if_idle()
 
     def _ensure_running(self) -> None:
@@ -103,7 +161,7 @@ class KeyPoller:
     def _busy(self) -> bool:
         return bool(self.waiters or self.listeners)
 
-    # ---- listeners (asset watchers): every tick's reports, same single call ----
+    # -- listeners (asset watchers): every tick's reports, from the same single call
 
     def add_listener(self, listener: ReportListener) -> None:
         """Hand ``listener`` every tick's reports; the poller keeps ticking while it is registered."""
@@ -129,8 +187,15 @@ class KeyPoller:
             reach = listener.reach()
             listener.on_reports(reports, not full or oldest is None or reach is None or oldest < reach)
 
+    def rules(self) -> Rules:
+        settings = self.hook.settings_if_resolved()
+        return Rules.from_settings(settings) if settings is not None else Rules()
+
+    # -- the loops
+
     async def _run(self) -> None:
         clock = self.hook.clock
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         try:
             while self._busy:
                 began = clock.monotonic()
@@ -144,28 +209,58 @@ class KeyPoller:
                 soonest = min(((w.deadline - now).total_seconds() for w in self.waiters), default=wait)
                 await clock.asleep(max(0.0, min(wait, soonest)))
         except asyncio.CancelledError:
-            if self.waiters:  # cancelled from outside while runs are waited for: they learn of it
-                for waiter in self.waiters:
-                    waiter.crash = asyncio.CancelledError()
-                    waiter.done.set()
-            if self.listeners:
-                self._notify(None, asyncio.CancelledError())
+            if self._busy:  # cancelled from outside while runs are waited for: they learn of it
+                self._crash(asyncio.CancelledError())
             raise
         except BaseException as exc:  # a bug, a kill: every waiter learns of it
-            for waiter in self.waiters:
-                waiter.crash = exc
-                waiter.done.set()
-            self._notify(None, exc)
+            self._crash(exc)
             raise
         finally:
             self._task = None
+            if self._reader is not None:
+                self._reader.cancel()
             if not self._busy and _pollers.get(self.key) is self:  # type: ignore[arg-type]
                 del _pollers[self.key]  # type: ignore[arg-type]
             await self.hook.aclose()
 
+    def _crash(self, exc: BaseException) -> None:
+        for waiter in self.waiters:
+            waiter.crash = exc
+            waiter.done.set()
+        self._notify(None, exc)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                waiter = self.next_read()
+                if waiter is None:
+                    self._wake_reader.clear()
+                    await self._wake_reader.wait()
+                    continue
+                await self.read(waiter)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._crash(exc)
+            raise
+
+    def next_read(self) -> Waiter | None:
+        """The waiter whose ``/run-data`` read is due, oldest first."""
+        return next(
+            (
+                w
+                for w in self.waiters
+                if w.phase == "reading" and not w.done.is_set() and w.read_after_tick <= self.ticks
+            ),
+            None,
+        )
+
+    # -- one tick
+
     async def tick(self) -> None:
-        """One look for every open waiter: one ``/run-reports`` call, plus one ``/run-data`` for a deep run."""
-        now = self.hook.clock.now()
+        """One look for every open waiter: one ``/run-reports`` call, and the reads it makes due."""
+        clock = self.hook.clock
+        now = clock.now()
         for waiter in self.waiters:
             if not waiter.done.is_set() and now >= waiter.deadline:
                 waiter.timed_out = True
@@ -173,79 +268,169 @@ class KeyPoller:
         open_waiters = [w for w in self.waiters if not w.done.is_set()]
         if not open_waiters and not self.listeners:
             return
+        self.ticks += 1
+        sent = clock.monotonic()
         try:
             self.calls += 1
             reports = await self.hook.aget_run_reports(self.window)
         except AxiomError as err:
             self._notify(None, err)
             for waiter in open_waiters:
-                waiter.failures += 1
-                if not err.retryable or waiter.failures >= waiter.max_consecutive_errors:
-                    waiter.finish(error=err)
-                else:
-                    log.warning(
-                        "axiom.ai poll failed (%d/%d), polling again: %s",
-                        waiter.failures,
-                        waiter.max_consecutive_errors,
-                        err,
-                    )
+                if waiter.phase != "reading":
+                    waiter.failed(err, "a look at run reports")
             return
         self._notify(reports)
         full = len(reports) >= self.window
         oldest = min((r.created_at for r in reports), default=None)
         reach = self._listener_reach()  # a listener (asset watcher) may need older reports too
         listener_deep = full and reach is not None and oldest is not None and oldest >= reach
-        by_name: dict[str, list[RunReport]] = {}
-        for report in reports:
-            by_name.setdefault(report.task_name, []).append(report)
-        deep: list[Waiter] = []
+        self._listed = {r.task_name for r in reports}
         for waiter in open_waiters:
+            if waiter.phase == "confirming" and sent >= waiter.read_done_at:
+                self._confirm(waiter, reports)
+        watching = [w for w in open_waiters if w.phase == "watching"]
+        observed = match(
+            [w.ref for w in watching],
+            reports,
+            now=self.hook.server_now(),
+            oldest=oldest,
+            full=full,
+            rules=self.rules(),
+            claimed=[t for w in watching for t in self.claimed.get(w.ref.automation_name, [])],
+        )
+        self._forget_claims(open_waiters)
+        deep: list[Waiter] = []
+        for waiter, (ref, obs) in zip(watching, observed, strict=True):
             waiter.failures = 0
-            complete = not full or oldest is None or oldest < waiter.ref.anchor
-            waiter.ref, obs = observe(waiter.ref, by_name.get(waiter.ref.automation_name, []), complete=complete)
-            if obs.terminal or obs.state == "unknown":
-                waiter.finish(obs)
-            elif obs.report is None and not complete:
-                deep.append(waiter)  # its run may lie beyond the reports read
+            waiter.ref, waiter.obs = ref, obs
+            complete = reaches(oldest, full, ref.anchor)
+            if needs_deep_look(ref, obs, complete=complete, window=self.window):
+                deep.append(waiter)
+            elif obs.report is None and not complete and self.window < MAX_REPORT_WINDOW:
+                deep.append(waiter)  # its run may lie beyond the reports read: widen
+            elif ref.run_id is not None:
+                self._watch_by_id(waiter, reports)
+            elif obs.terminal:
+                self._ended(waiter, obs)
         if (deep or listener_deep) and self.window < MAX_REPORT_WINDOW:
-            self.window = min(MAX_REPORT_WINDOW, self.window * 5)
+            self.window = wider(self.window)
             log.info("axiom.ai: reading the latest %d run reports to reach the oldest run waited for", self.window)
         elif deep:
-            await self._look_deep(deep, by_name)
+            self._deep_turn = (self._deep_turn + 1) % len(deep)
+            self._start_read(deep[self._deep_turn], "deep")
         elif not listener_deep:
-            self._narrow(reports)
+            anchors = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
+            if reach is not None:
+                anchors.append(reach)
+            self.window = narrower(self.window, reports, anchors)
+        self._wake_reader.set()
 
-    def _narrow(self, reports: list[RunReport]) -> None:
-        """Read fewer reports again once the oldest runs waited for have ended."""
-        still = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
-        if (reach := self._listener_reach()) is not None:
-            still.append(reach)
-        if self.window <= REPORT_WINDOW or not still:
+    def _forget_claims(self, open_waiters: list[Waiter]) -> None:
+        """Claimed runs older than every open window of their automation can no longer be anyone's candidate."""
+        for name in list(self.claimed):
+            since = [w.ref.not_before for w in open_waiters if w.ref.automation_name == name]
+            kept = [t for t in self.claimed[name] if since and t >= min(since)]
+            if kept:
+                self.claimed[name] = kept
+            else:
+                del self.claimed[name]
+
+    def _watch_by_id(self, waiter: Waiter, reports: list[RunReport]) -> None:
+        """A run with a run id: its status is read by id whenever a run of its name in its window ends."""
+        ended = sum(
+            1
+            for r in reports
+            if r.task_name == waiter.ref.automation_name
+            and waiter.ref.contains(r.created_at)
+            and is_over(run_state(r.status))
+        )
+        if ended > waiter.ended_seen:
+            waiter.ended_seen = ended
+            self._start_read(waiter, "by_id")
+
+    def _ended(self, waiter: Waiter, obs: RunObservation) -> None:
+        """A run (or every candidate run) ended: read its rows, or finish."""
+        if obs.state != "success":
+            waiter.finish(obs, unavailable="run_failed" if obs.state == "failure" else None)
             return
-        needed = sum(1 for r in reports if r.created_at >= min(still))
-        if needed * 2 < self.window // 5:
-            self.window = max(REPORT_WINDOW, self.window // 5)
-
-    async def _look_deep(self, deep: list[Waiter], by_name: dict[str, list[RunReport]]) -> None:
-        """A run beyond the widest window: ``/run-data`` of its name tells the latest run of that name.
-
-        Taken as ours only when no run of that name appears in the reports read (so none newer
-        than the window started); one name per tick, in turn.
-        """
-        self._deep_turn = (self._deep_turn + 1) % len(deep)
-        waiter = deep[self._deep_turn]
-        name = waiter.ref.automation_name
-        if name in by_name:
+        why = rows_unavailable(waiter.ref, obs) if waiter.fetch_output else "not_requested"
+        if why is not None:
+            _say_no_rows(waiter.ref, why)
+            waiter.finish(obs, unavailable=why)
             return
+        self._start_read(waiter, "rows")
+
+    def _start_read(self, waiter: Waiter, what: Literal["rows", "by_id", "deep"]) -> None:
+        waiter.phase, waiter.read = "reading", what
+
+    def _confirm(self, waiter: Waiter, reports: list[RunReport]) -> None:
+        if still_newest(waiter.ref, reports):
+            waiter.finish(waiter.obs, rows=waiter.rows)
+        else:
+            _say_no_rows(waiter.ref, "superseded")
+            waiter.finish(waiter.obs, unavailable="superseded")
+
+    # -- reads through /run-data
+
+    async def read(self, waiter: Waiter) -> None:
+        """One ``/run-data`` read for ``waiter``; a retryable failure is tried again on a later tick."""
+        ref = waiter.ref
         try:
-            run = await self.hook.aget_run_data(name)
+            run = await self.hook.aget_run_data(ref.automation_name, run_id=ref.run_id)
         except AxiomError as err:
-            log.warning("axiom.ai: could not read /run-data of %r: %s", name, err)
+            if not waiter.failed(err, f"reading /run-data of {ref.automation_name!r}"):
+                waiter.read_after_tick = self.ticks + 1
             return
+        waiter.failures, waiter.read_after_tick = 0, 0
+        if waiter.read == "by_id":
+            self._read_by_id(waiter, run)
+            return
+        if waiter.read == "deep":
+            obs = deep_observation(ref, run, listed=ref.automation_name in self._listed)
+            if obs is None:
+                waiter.phase = "watching"
+                return
+            waiter.obs = obs
+            if obs.state != "success" or not waiter.fetch_output:
+                waiter.finish(obs, unavailable="not_requested" if obs.state == "success" else "run_failed")
+                return
+        assert waiter.obs is not None
+        rows = output_of(ref, waiter.obs, run)
+        if rows is None:
+            waiter.finish(waiter.obs, unavailable="superseded")
+            return
+        waiter.rows, waiter.phase = rows, "confirming"
+        waiter.read_done_at = self.hook.clock.monotonic()
+
+    def _read_by_id(self, waiter: Waiter, run: Any) -> None:
         state = run_state(run.status)
-        if state in ("success", "failure"):
-            waiter.run_data = run
-            waiter.finish(RunObservation(state, None, is_newest=True, raw_status=run.status))
+        if not is_over(state):
+            waiter.phase = "watching"
+            return
+        seen = waiter.obs
+        report = seen.report if seen is not None and seen.report is not None and seen.state == state else None
+        obs = RunObservation(state, report, is_newest=True, raw_status=run.status)
+        if state != "success":
+            waiter.finish(obs, unavailable="run_failed")
+        elif waiter.fetch_output:
+            waiter.finish(obs, rows=run.data)
+        else:
+            waiter.finish(obs, unavailable="not_requested")
+
+
+def _say_no_rows(ref: RunRef, why: DataUnavailable) -> None:
+    if why == "superseded":
+        log.warning(
+            "axiom.ai: the run of %r succeeded, but a newer run of it started since, and the API shows only "
+            "the newest run's output: data is None (data_unavailable='superseded')",
+            ref.automation_name,
+        )
+    elif why == "ambiguous_run":
+        log.warning(
+            "axiom.ai: this task's run of %r cannot be told apart from other runs started within the same "
+            "seconds; they all succeeded, so the task succeeds without rows (data_unavailable='ambiguous_run')",
+            ref.automation_name,
+        )
 
 
 _pollers: dict[tuple[int, str, str], KeyPoller] = {}
@@ -254,12 +439,13 @@ _pollers: dict[tuple[int, str, str], KeyPoller] = {}
 async def poller_for(hook: AxiomHook) -> KeyPoller:
     """The poller of this event loop for the hook's base URL and key (created on first use).
 
-    It polls through a hook of its own (same connection, transport and clock), which outlives
-    any one waiter's hook.
+    It polls through a hook of its own (same connection, transport, clock and retry policy), which
+    outlives any one waiter's hook.
     """
     settings = (await hook.atransport()).settings
     key = (id(asyncio.get_running_loop()), settings.base_url, key_fingerprint(settings.api_key))
     poller = _pollers.get(key)
     if poller is None:
         poller = _pollers[key] = KeyPoller(hook.sibling(), key)
+    await poller.hook.atransport()
     return poller

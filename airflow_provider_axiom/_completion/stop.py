@@ -21,29 +21,37 @@ def _stopped(automation_name: str, why: str, err: AxiomError | None) -> bool:
     return True
 
 
-def _no_viewer(viewer_url: str | None, automation_name: str, why: str) -> bool:
-    if not viewer_url:
-        log.warning("axiom.ai: cannot stop the run of %r (%s): it has no viewer URL", automation_name, why)
-    return not viewer_url
+def _no_handle(name: str, why: str, viewer_url: str | None, run_id: str | None) -> bool:
+    if not (viewer_url or run_id):
+        log.warning(
+            "axiom.ai: cannot stop the run of %r (%s): it has neither a viewer URL nor a run id (a queued trigger)",
+            name,
+            why,
+        )
+    return not (viewer_url or run_id)
 
 
-def stop_remote_run(hook: AxiomHook, viewer_url: str | None, automation_name: str, why: str) -> bool:
-    """Best effort, bounded: ask the API to stop a run. Returns whether the request was accepted."""
-    if _no_viewer(viewer_url, automation_name, why):
+def stop_remote_run(hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None) -> bool:
+    """Best effort, bounded: ask the API to stop a run (by run id, else by viewer URL).
+
+    Returns whether the request was accepted."""
+    if _no_handle(name, why, viewer_url, run_id):
         return False
     try:
-        hook.stop_run(str(viewer_url))
+        hook.stop_run(viewer_url, run_id=run_id)
     except AxiomError as err:
-        return _stopped(automation_name, why, err)
-    return _stopped(automation_name, why, None)
+        return _stopped(name, why, err)
+    return _stopped(name, why, None)
 
 
-async def astop_remote_run(hook: AxiomHook, viewer_url: str | None, automation_name: str, why: str) -> bool:
+async def astop_remote_run(
+    hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None
+) -> bool:
     """Async :func:`stop_remote_run`."""
-    if _no_viewer(viewer_url, automation_name, why):
+    if _no_handle(name, why, viewer_url, run_id):
         return False
     try:
-        await hook.astop_run(str(viewer_url))
+        await hook.astop_run(viewer_url, run_id=run_id)
     except AxiomError as err:
-        return _stopped(automation_name, why, err)
-    return _stopped(automation_name, why, None)
+        return _stopped(name, why, err)
+    return _stopped(name, why, None)

@@ -1,19 +1,23 @@
-"""The one wait loop, for the trigger and the worker-side wait alike, and the sync single look."""
+"""The one wait loop (the trigger and the worker-side wait), and the single look (a sensor's poke, a retry's check).
+
+Both go through the shared poller's rules: the same matching, the same output guard, the same
+``/run-data`` reads. The single look is one or more ticks of a private poller, run with
+``asyncio.run`` from sync code.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pendulum import DateTime
 
 from airflow_provider_axiom._completion.events import event, run_summary
-from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW, REPORT_WINDOW, Waiter, poller_for
-from airflow_provider_axiom._protocol import run_state
-from airflow_provider_axiom._runs import RunObservation, RunRef, observe, reaches
+from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
+from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomError
-from airflow_provider_axiom.results import RunData
 
 if TYPE_CHECKING:
     from airflow_provider_axiom._transport import Clock
@@ -21,34 +25,53 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Ticks a single look may take: widening the report window, reading rows, confirming them.
+LOOK_TICKS = 8
+
 
 async def wait_for_run(
     hook: AxiomHook,
     ref: RunRef,
     *,
     deadline: DateTime,
-    triggered_at: Any = None,
     poll_interval: float = 5.0,
     max_consecutive_errors: int = 5,
+    fetch_output: bool = True,
 ) -> dict[str, Any]:
-    """Wait for ``ref``'s run to end, or for ``deadline``; return the event (see the module docstring)."""
+    """Wait for ``ref``'s run to end, or for ``deadline``; return the event (see the package docstring)."""
     poller = await poller_for(hook)
-    waiter = Waiter(ref, deadline, poll_interval=poll_interval, max_consecutive_errors=max(1, max_consecutive_errors))
+    waiter = Waiter(
+        ref,
+        deadline,
+        poll_interval=poll_interval,
+        max_consecutive_errors=max(1, max_consecutive_errors),
+        fetch_output=fetch_output,
+    )
     poller.add(waiter)
     try:
         if not await _wait_until(hook.clock, waiter.done, deadline) or waiter.timed_out:
-            summary = run_summary(waiter.ref, RunObservation("waiting"), data=None, triggered_at=triggered_at)
+            summary = run_summary(waiter.ref, RunObservation("waiting"), data=None)
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
-            return event(waiter.ref, triggered_at, "timeout", message, summary=summary)
+            return event(waiter.ref, "timeout", message, summary=summary)
     finally:
         poller.remove(waiter)
     if waiter.crash is not None:
         raise waiter.crash
-    if waiter.error is not None:
-        err = waiter.error
+    return outcome_event(waiter.ref, waiter.obs, rows=waiter.rows, unavailable=waiter.unavailable, error=waiter.error)
+
+
+def outcome_event(
+    ref: RunRef,
+    obs: RunObservation | None,
+    *,
+    rows: dict[str, Any] | None = None,
+    unavailable: DataUnavailable | None = None,
+    error: AxiomError | None = None,
+) -> dict[str, Any]:
+    """The event for a wait that ended: an error, or a run (or every candidate run) that ended."""
+    if (err := error) is not None:
         return event(
-            waiter.ref,
-            triggered_at,
+            ref,
             "error",
             str(err),
             error_class=type(err).__name__,
@@ -56,84 +79,74 @@ async def wait_for_run(
             api_message=err.api_message,
             retryable=err.retryable,
         )
-    obs = waiter.obs
     assert obs is not None
+    summary = run_summary(ref, obs, data=rows, unavailable=unavailable)
     if obs.state == "unknown":
         message = f"the run of {ref.automation_name!r} reports an unknown status {obs.raw_status!r}"
-        return event(waiter.ref, triggered_at, "error", message, error_class="AxiomApiError")
-    data = None
-    if obs.state == "success":
-        async with poller.outputs:
-            data = await read_output(hook, waiter.ref, obs, waiter.run_data)
-    summary = run_summary(waiter.ref, obs, data=data, triggered_at=triggered_at)
-    return event(
-        waiter.ref,
-        triggered_at,
-        obs.state,
-        f"the run of {ref.automation_name!r} ended: {obs.raw_status}",
-        summary=summary,
-    )
+        return event(ref, "error", message, error_class="AxiomApiError", summary=summary)
+    if obs.state == "conflict":
+        message = (
+            f"this task's run of {ref.automation_name!r} is one of {len(obs.candidates)} runs started within the "
+            "same seconds, which ended differently, so whether it succeeded cannot be told"
+        )
+        return event(ref, "error", message, error_class="AxiomRunAmbiguousError", summary=summary)
+    return event(ref, obs.state, f"the run of {ref.automation_name!r} ended: {summary['status']}", summary=summary)
 
 
-async def _wait_until(clock: Clock, event: asyncio.Event, deadline: DateTime) -> bool:
-    """Wait for ``event`` until ``deadline``; False on timeout. Never sleeps past the deadline."""
+async def _wait_until(clock: Clock, done: asyncio.Event, deadline: DateTime) -> bool:
+    """Wait for ``done`` until ``deadline``; False on timeout. Never sleeps past the deadline."""
     if clock.asleep is asyncio.sleep:  # real time: the event loop keeps the deadline
         try:
-            await asyncio.wait_for(event.wait(), timeout=max(0.0, (deadline - clock.now()).total_seconds()))
+            await asyncio.wait_for(done.wait(), timeout=max(0.0, (deadline - clock.now()).total_seconds()))
         except asyncio.TimeoutError:
             return False
         return True
-    await event.wait()  # injected time (tests) moves only when the poller sleeps; it keeps the deadlines
+    await done.wait()  # injected time (tests) moves only when the poller sleeps; it keeps the deadlines
     return True
 
 
-async def read_output(
-    hook: AxiomHook, ref: RunRef, obs: RunObservation, already: RunData | None = None
-) -> dict[str, Any] | None:
-    """The run's output rows (writer token -> rows), or None when they can no longer be read as its own."""
-    if not obs.is_newest and ref.run_id is None:
-        log.warning(
-            "axiom.ai: a newer run of %r started after this one, so its output is not available", ref.automation_name
-        )
-        return None
-    try:
-        run = already or await hook.aget_run_data(ref.automation_name, run_id=ref.run_id)
-    except AxiomError as err:
-        log.warning("axiom.ai: the run of %r succeeded but its output could not be read: %s", ref.automation_name, err)
-        return None
-    return output_of(ref, obs, run)
+@dataclass(frozen=True)
+class Look:
+    """What a single look saw: the ref (pinned once certain), the observation, and the rows if read."""
+
+    ref: RunRef
+    obs: RunObservation
+    rows: dict[str, Any] | None = None
+    unavailable: DataUnavailable | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.obs.terminal
 
 
-def output_of(ref: RunRef, obs: RunObservation, run: RunData) -> dict[str, Any] | None:
-    """``run``'s rows if ``/run-data`` still describes this run (same outcome), else None."""
-    if ref.run_id or (run.status.strip().lower() == "finished" and obs.terminal):
-        return run.data  # an older surface answers "Finished" for both outcomes
-    if run_state(run.status) != obs.state:
-        log.warning(
-            "axiom.ai: /run-data for %r says %r while this run is %r: another run is now the latest, "
-            "so this run's output is not available",
-            ref.automation_name,
-            run.status,
-            obs.raw_status,
-        )
-        return None
-    return run.data
+async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> Look:
+    """One look at a run, as the poller would take it, from scratch: widening the window as needed,
+    and for a successful run, its rows, read and confirmed. A failed call raises its error."""
+    poller = KeyPoller(hook)
+    waiter = Waiter(ref, hook.clock.now().add(years=1), max_consecutive_errors=1, fetch_output=fetch_output)
+    poller.waiters.append(waiter)
+    for _ in range(LOOK_TICKS):
+        window = poller.window
+        await poller.tick()
+        while waiter.phase == "reading" and not waiter.done.is_set():
+            await poller.read(waiter)
+        if waiter.error is not None:
+            raise waiter.error
+        if waiter.phase != "confirming" and poller.window == window:
+            break
+    obs = waiter.obs or RunObservation("waiting")
+    if waiter.phase == "confirming":  # could not confirm within the look: say nothing yet
+        obs = RunObservation("running", raw_status=obs.raw_status)
+    return Look(waiter.ref, obs, waiter.rows, waiter.unavailable)
 
 
-def look_once(hook: AxiomHook, ref: RunRef) -> tuple[RunRef, RunObservation]:
-    """One sync look at a run (the sensor's poke, the retry's check): ``/run-reports``, widened if needed."""
-    window = REPORT_WINDOW
-    while True:
-        reports = hook.get_run_reports(window)
-        complete = reaches(reports, window, ref.anchor)
-        ref, obs = observe(ref, reports, complete=complete)
-        if obs.report is not None or complete or window >= MAX_REPORT_WINDOW:
-            return ref, obs
-        window = min(MAX_REPORT_WINDOW, window * 5)
+def look_once(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> Look:
+    """Sync :func:`alook` (a sensor's poke, a retry's check)."""
 
+    async def look() -> Look:
+        try:
+            return await alook(hook, ref, fetch_output=fetch_output)
+        finally:
+            await hook.aclose()
 
-def output_once(hook: AxiomHook, ref: RunRef, obs: RunObservation) -> dict[str, Any] | None:
-    """Sync :func:`read_output`."""
-    if not obs.is_newest and ref.run_id is None:
-        return None
-    return output_of(ref, obs, hook.get_run_data(ref.automation_name, run_id=ref.run_id))
+    return asyncio.run(look())

@@ -35,10 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW, KeyPoller
-from airflow_provider_axiom._completion.wait import read_output
+from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW
 from airflow_provider_axiom._protocol import closest_names, iso, parse_timestamp, run_state
-from airflow_provider_axiom._runs import RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 from airflow_provider_axiom.results import RunReport
 
@@ -258,16 +256,27 @@ class RunWatch:
         except Exception as err:
             log.warning("axiom.ai: the watcher's state could not be saved (%r); a restart may miss runs", err)
 
-    async def event_payload(self, report: RunReport, hook: AxiomHook, poller: KeyPoller, read: bool) -> dict[str, Any]:
-        """The payload for a run; with ``read``, its output rows when it is still the newest of its name."""
+    async def event_payload(self, report: RunReport, hook: AxiomHook, read: bool) -> dict[str, Any]:
+        """The payload for a run; with ``read``, its output rows while it is still the newest of its name.
+
+        ``/run-data`` answers for the latest run of a name only, so the rows are taken only when no
+        newer run of the name was seen and ``/run-data`` reports the same outcome; else ``data`` is None.
+        """
         if not read:
             return payload(report)
         data = None
-        if run_state(report.status) == "success":
-            ref = RunRef(report.task_name, report.created_at, created_at=report.created_at)
-            obs = RunObservation("success", report, is_newest=self._is_newest(report), raw_status=report.status)
-            async with poller.outputs:
-                data = await read_output(hook, ref, obs)
+        if run_state(report.status) == "success" and self._is_newest(report):
+            try:
+                run = await hook.aget_run_data(report.task_name)
+            except AxiomError as err:
+                log.warning(
+                    "axiom.ai: the output of %s could not be read: %s",
+                    run_key(report.task_name, report.created_at),
+                    err,
+                )
+            else:
+                if run_state(run.status) == "success" or run.status.strip().lower() == "finished":
+                    data = run.data
         return payload(report, data, with_data=True)
 
     def _is_newest(self, report: RunReport) -> bool:

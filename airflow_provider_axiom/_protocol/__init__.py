@@ -11,6 +11,7 @@ from airflow_provider_axiom._protocol.classify import (
     classify_transport_error,
     extract_error_message,
     redact,
+    retry_after,
     safe_to_resend,
 )
 from airflow_provider_axiom._protocol.requests import (
@@ -30,7 +31,6 @@ from airflow_provider_axiom._protocol.requests import (
 from airflow_provider_axiom._protocol.responses import (
     NOT_JSON,
     closest_names,
-    oldest_run_since,
     parse_automation_names,
     parse_json,
     parse_remaining_runtime,
@@ -54,7 +54,6 @@ __all__ = [
     "iso",
     "list_automations_request",
     "normalize_data",
-    "oldest_run_since",
     "parse_automation_names",
     "parse_http_date",
     "parse_json",
@@ -67,6 +66,7 @@ __all__ = [
     "parse_viewer_url",
     "redact",
     "remaining_runtime_request",
+    "retry_after",
     "run_data_request",
     "run_reports_request",
     "run_state",

@@ -74,7 +74,8 @@ def _is_error_body(body: Any) -> bool:
     return any(k in body for k in ("error", "errors")) or ("title" in body and "detail" in body)
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds, from a number of seconds or an HTTP date (against the answer's ``Date``)."""
     value = headers.get("retry-after")
     if not value:
         return None
@@ -139,7 +140,7 @@ def classify_response(
         api_message=message,
         hint=hint,
         endpoint=endpoint,
-        retry_after=_retry_after(headers),
+        retry_after=retry_after(headers),
     )
 
 

@@ -210,6 +210,11 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
     return ViewerCredentials(pid=match.group(1)[-2:], pw=pw)
 
 
-def stop_request(viewer_url: str) -> ApiRequest:
+def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:
+    """``/stop`` by the API's run id when there is one, else by ``pid``/``pw`` read from the viewer URL."""
+    if run_id:
+        return ApiRequest("/stop", {"run_id": str(run_id)}, allow_empty_body=True)
+    if not viewer_url:
+        raise AxiomBadRequestError("stopping a run needs its viewer URL or its run id")
     creds = parse_viewer_url(viewer_url)
     return ApiRequest("/stop", {"pid": creds.pid, "pw": creds.pw}, with_key=False, allow_empty_body=True)

@@ -1,4 +1,4 @@
-"""Responses: parse what the API answered into result types, pure. Also run states and run matching."""
+"""Responses: parse what the API answered into result types, pure. Also run states."""
 
 from __future__ import annotations
 
@@ -169,15 +169,6 @@ def run_state(status: str | None) -> RunState:
     caller can show them instead of guessing success.
     """
     return _STATES.get((status or "").strip().lower(), "unknown")
-
-
-def oldest_run_since(reports: Sequence[RunReport], name: str, not_before: DateTime) -> RunReport | None:
-    """The first run of ``name`` created at or after ``not_before``: the one a trigger sent then started.
-
-    The oldest, not the newest: a newer one is a run somebody else started after it.
-    """
-    candidates = [r for r in reports if r.task_name == name and r.created_at >= not_before]
-    return min(candidates, key=lambda r: r.created_at) if candidates else None
 
 
 def closest_names(name: str, names: Sequence[str], limit: int = 3) -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TypeVar
+
+from pendulum import DateTime
 
 from airflow_provider_axiom import get_provider_info
 from airflow_provider_axiom._calls import Call, CallContext, Plan, SuggestNames, TriggerCall
@@ -144,14 +147,25 @@ class AxiomHook(BaseHook):
         return self._transport
 
     def sibling(self) -> AxiomHook:
-        """A new hook for the same connection, transport and clock (its own HTTP clients)."""
+        """A new hook for the same connection, transport, clock and retry policy (its own HTTP clients)."""
         return type(self)(
             self.axiom_conn_id,
             timeout=self._overrides["timeout"],
             max_retries=self._overrides["max_retries"],
+            retry_max_wait=self.retry_max_wait,
+            retry_budget=self.retry_budget,
             transport=self._http_transport,
             clock=self.clock,
         )
+
+    def settings_if_resolved(self) -> AxiomSettings | None:
+        """The connection settings if the connection was already resolved (no I/O), else None."""
+        return self._transport.settings if self._transport is not None else None
+
+    def server_now(self) -> DateTime:
+        """The API server's clock, as learnt from its ``Date`` headers (the local clock until then)."""
+        skew = self._ctx.skew if self._ctx is not None else timedelta(0)
+        return self.clock.now() + skew
 
     @property
     def settings(self) -> AxiomSettings:
@@ -207,8 +221,9 @@ class AxiomHook(BaseHook):
             return self._simple(list_automations_request(), parse_automation_names)
         if endpoint == "remaining-runtime":
             return self._simple(remaining_runtime_request(), parse_remaining_runtime)
-        request = stop_request(args[0])
-        return self._simple(request, lambda body: parse_stop(body, request.body["pid"]))
+        request = stop_request(*args)
+        stopped = str(request.body.get("pid") or request.body.get("run_id"))
+        return self._simple(request, lambda body: parse_stop(body, stopped))
 
     def _call(self, endpoint: str, *args: Any) -> Any:
         transport = self.transport()
@@ -248,9 +263,10 @@ class AxiomHook(BaseHook):
         """Runtime minutes used, allowed and remaining in the billing period."""
         return self._call("remaining-runtime")
 
-    def stop_run(self, viewer_url: str) -> StopResult:
-        """Stop the run behind ``viewer_url`` (``pid``/``pw`` are read from it). Finished runs: no-op."""
-        return self._call("stop", viewer_url)
+    def stop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
+        """Stop a run: by ``run_id`` when the API gave one, else the run behind ``viewer_url`` (``pid``/``pw``
+        are read from it). Finished runs: no-op."""
+        return self._call("stop", viewer_url, run_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and URL with a read-only call (``/remaining-runtime``)."""
@@ -287,9 +303,9 @@ class AxiomHook(BaseHook):
         """Async :meth:`get_remaining_runtime`."""
         return await self._acall("remaining-runtime")
 
-    async def astop_run(self, viewer_url: str) -> StopResult:
+    async def astop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
         """Async :meth:`stop_run`."""
-        return await self._acall("stop", viewer_url)
+        return await self._acall("stop", viewer_url, run_id)
 
     def describe(self) -> str:
         """Where this hook points, safe to log (the key appears only as a fingerprint)."""

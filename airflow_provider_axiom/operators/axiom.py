@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -15,7 +14,6 @@ from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
     look_once,
-    output_once,
     run_summary,
     stale_event,
     stop_remote_run,
@@ -23,6 +21,7 @@ from airflow_provider_axiom._completion import (
 )
 from airflow_provider_axiom._protocol import normalize_data, validate_name
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.results import TriggerResult
@@ -53,16 +52,6 @@ class AxiomRunLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-def as_timedelta(value: timedelta | float | int, field_name: str, *, allow_zero: bool = False) -> timedelta:
-    """``timeout``-style arguments: seconds or a timedelta, positive (or zero with ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
-        raise ValueError(f"{field_name} must be seconds or a timedelta, got {type(value).__name__}")
-    delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if delta.total_seconds() < 0 or (delta.total_seconds() == 0 and not allow_zero):
-        raise ValueError(f"{field_name} must be positive, got {value!r}")
-    return delta
-
-
 def coerce_data(data: Any) -> Any:
     """``data`` as given, or parsed from JSON when templating turned it into a string."""
     if isinstance(data, str):
@@ -81,15 +70,17 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     The run is started once: a ``/trigger`` whose answer is lost is re-sent only if run reports
     show it did not start. The viewer link is pushed to XCom (``viewer_url``) before waiting.
-    While waiting, the run is recognised in ``/run-reports`` by name and start time, so the
-    previous run of the same automation is never reported as this one. On Airflow 3.3+ a retry
-    re-attaches to the run an earlier attempt started while it is queued or running, and returns
-    its result if it already succeeded.
+    While waiting, the run is recognised by its run id when the API gives one, else in
+    ``/run-reports`` by name and creation time, matched together with every other run waited for
+    (see "How a run is recognised" in the README): a task never reports another task's run. On
+    Airflow 3.3+ a retry re-attaches to the run an earlier attempt started while it is queued or
+    running, and returns its result if it already succeeded.
 
     Returns (XCom ``return_value``) a JSON-serialisable dict: ``automation_name``, ``status``,
     ``viewer_url``, ``run_id``, ``triggered_at``, ``started_at``, ``finished_at``,
-    ``description`` and ``data`` (writer token -> rows, or None when unreadable). With
-    ``wait_for_completion=False`` it returns the trigger result instead.
+    ``description``, ``identity``, ``candidates``, ``data`` (writer token -> rows) and
+    ``data_unavailable`` (why ``data`` is None). With ``wait_for_completion=False`` it returns the
+    trigger result instead.
 
     :param automation_name: exact automation name (case and spaces matter). Templated.
     :param data: input rows: a list of rows (2-D) or of tables (3-D); cells become strings.
@@ -100,9 +91,13 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     :param poll_interval: seconds between looks at run reports (the shared poller's tick).
     :param max_poll_interval: kept for compatibility (see :class:`AxiomRunTrigger`).
     :param timeout: how long to wait for the run, queue included (seconds or timedelta). When it
-        passes, the run is asked to stop and the task fails with ``AxiomRunTimeoutError``.
-    :param max_consecutive_errors: transient poll failures in a row tolerated while waiting.
+        (or the task's ``execution_timeout``, counted from the try's start) passes, the run is asked
+        to stop and the task fails with ``AxiomRunTimeoutError``.
+    :param max_consecutive_errors: transient failures in a row (looks at the run, or reads of its
+        output) tolerated while waiting.
     :param clock_tolerance: slack when matching the run's start time to the trigger time.
+    :param fetch_output: read a successful run's output rows (one ``/run-data`` call per run);
+        ``False`` skips the read: ``data`` is None and ``data_unavailable`` is ``"not_requested"``.
     """
 
     template_fields: Sequence[str] = ("automation_name", "data", "axiom_conn_id")
@@ -123,6 +118,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         timeout: timedelta | float = timedelta(hours=6),
         max_consecutive_errors: int = 5,
         clock_tolerance: timedelta | float = DEFAULT_TOLERANCE,
+        fetch_output: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -138,7 +134,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         self.timeout = as_timedelta(timeout, "timeout")
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
-        self._viewer_url: str | None = None
+        self.fetch_output = bool(fetch_output)
+        self._ref: RunRef | None = None
 
     @cached_property
     def hook(self) -> AxiomHook:
@@ -148,52 +145,50 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         name = validate_name(self.automation_name, "automation_name")
         data = normalize_data(coerce_data(self.data))  # before anything is sent
-        deadline = self.hook.clock.now() + self.timeout
-        resumed = self._resume(context, name)
+        now = self.hook.clock.now()
+        deadline = waiting_deadline(context, now, self.timeout, self.execution_timeout)
+        attempt = getattr(context.get("ti"), "try_number", None)
+        resumed = self._resume(context, name, attempt)
         if isinstance(resumed, dict):
             return resumed
         result = resumed or self._trigger(context, name, data)
         self._record(context, result, reattached=resumed is not None)
         if not self.wait_for_completion:
             return result.to_dict()
-        ref = RunRef.from_trigger(result, self.clock_tolerance)
+        ref = self._ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)
         if self.deferrable:
             self.defer(
                 trigger=AxiomRunTrigger(
-                    automation_name=name,
-                    not_before=ref.not_before,
+                    run=ref,
                     deadline=deadline,
                     axiom_conn_id=self.axiom_conn_id,
-                    triggered_at=result.triggered_at,
-                    run_id=result.run_id,
-                    viewer_url=result.viewer_url,
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
                     max_consecutive_errors=self.max_consecutive_errors,
-                    attempt=getattr(context.get("ti"), "try_number", None),
+                    fetch_output=self.fetch_output,
                 ),
                 method_name="execute_complete",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),
             )
-        event = asyncio.run(self._wait_here(ref, deadline, result.triggered_at))
+        event = asyncio.run(self._wait_here(ref, deadline))
         return self.execute_complete(context, event)
 
-    async def _wait_here(self, ref: RunRef, deadline: Any, triggered_at: Any) -> dict[str, Any]:
+    async def _wait_here(self, ref: RunRef, deadline: Any) -> dict[str, Any]:
         try:
             return await wait_for_run(
                 self.hook,
                 ref,
                 deadline=deadline,
-                triggered_at=triggered_at,
                 poll_interval=self.poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
+                fetch_output=self.fetch_output,
             )
         finally:
             await self.hook.aclose()
 
     # -- surviving a retry: the run of an earlier attempt is re-attached to, not started again
 
-    def _resume(self, context: Context, name: str) -> TriggerResult | dict[str, Any] | None:
+    def _resume(self, context: Context, name: str, attempt: int | None) -> TriggerResult | dict[str, Any] | None:
         """The run an earlier attempt left, if this attempt should carry on with it (Airflow 3.3+).
 
         As the Task SDK's ``ResumableJobMixin``: a run still queued or running is re-attached to
@@ -201,40 +196,48 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         (a dict); one that failed, or none at all, means a new run (None). When its state cannot be
         read, it is re-attached to: a second, billed run is worse than a wait.
         """
-        saved = _state(context, "get")
+        saved = task_state(context, "get", STATE_KEY)
         if not (isinstance(saved, dict) and saved.get("automation_name") == name):
             return None
         previous = TriggerResult.from_dict(saved)
-        ref = RunRef.from_trigger(previous, self.clock_tolerance)
+        ref = RunRef.from_trigger(previous, self.clock_tolerance, attempt=attempt)
         try:
-            ref, obs = look_once(self.hook, ref)
+            look = look_once(self.hook, ref, fetch_output=self.fetch_output)
         except AxiomError as err:
             self.log.warning("axiom.ai: could not check the earlier attempt's run (%s); re-attaching to it", err)
             return previous
-        if obs.state in ("waiting", "running"):
+        if not look.over:
             return previous
-        if obs.state == "success":
-            self.log.info("axiom.ai: the run an earlier attempt started at %s already succeeded", previous.triggered_at)
-            _state(context, "delete")
-            self._record(context, previous, reattached=True)
-            data = output_once(self.hook, ref, obs)
-            return run_summary(ref, obs, data=data, triggered_at=previous.triggered_at)
-        self.log.info("axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, obs.raw_status)
+        if look.obs.state == "success":
+            self.log.info(
+                "axiom.ai: the run an earlier attempt started at %s already succeeded: returning its result, "
+                "no new run",
+                previous.triggered_at,
+            )
+            task_state(context, "delete", STATE_KEY)
+            self._record(context, previous, reattached=None)
+            return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
+        self.log.info(
+            "axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, look.obs.raw_status
+        )
         return None
 
     def _trigger(self, context: Context, name: str, data: Any) -> TriggerResult:
         result = self.hook.trigger_automation(name, data)
         if self.wait_for_completion:
-            _state(context, "set", result.to_dict(), retention=self.timeout + timedelta(days=1))
+            task_state(context, "set", STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
         return result
 
-    def _record(self, context: Context, result: TriggerResult, *, reattached: bool) -> None:
-        self._viewer_url = result.viewer_url
+    def _record(self, context: Context, result: TriggerResult, *, reattached: bool | None) -> None:
+        """Push the viewer link and trigger time, and say in the log what happened (``reattached=None``:
+        an earlier attempt's finished run, already logged)."""
         ti = context["ti"]
         if result.viewer_url:  # Airflow 3.0 refuses an XCom of None
             ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
         ti.xcom_push(key=XCOM_TRIGGERED_AT, value=result.triggered_at.isoformat())
         name = result.automation_name
+        if reattached is None:
+            return
         if reattached:
             self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
         elif result.status == "queued":
@@ -254,29 +257,20 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
             return self.execute(context)
         try:
-            return complete_from_event(event, stop=self._stop)
+            return complete_from_event(event, stop=self._stop_event)
         finally:
-            # An "error" event leaves the run possibly running: a retry re-attaches to it.
+            # An "error" event leaves the run possibly running (or its rows unread): a retry re-attaches to it.
             if isinstance(event, dict) and event.get("status") in ("success", "failure", "timeout"):
-                _state(context, "delete")
+                task_state(context, "delete", STATE_KEY)
 
-    def _stop(self, viewer_url: str | None, name: str, why: str = "timeout") -> bool:
+    def _stop_event(self, event: dict[str, Any]) -> bool:
+        return self._stop(event.get("viewer_url"), event.get("run_id"), "timeout")
+
+    def _stop(self, viewer_url: str | None, run_id: str | None, why: str) -> bool:
         with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
-            return stop_remote_run(hook, viewer_url, name, why)
+            return stop_remote_run(hook, str(self.automation_name), why, viewer_url=viewer_url, run_id=run_id)
 
     def on_kill(self) -> None:
         """The task was killed while waiting in the worker: stop the remote run (bounded, best effort)."""
-        if self._viewer_url:
-            self._stop(self._viewer_url, str(self.automation_name), "task killed")
-
-
-def _state(context: Context, op: str, *args: Any, **kwargs: Any) -> Any:
-    """The task state store (Airflow 3.3+), best effort: absent or failing, it is skipped with a warning."""
-    store = context.get("task_state_store")
-    if store is None:
-        return None
-    try:
-        return getattr(store, op)(STATE_KEY, *args, **kwargs)
-    except Exception as err:  # the store is a convenience; never fail a started run over it
-        logging.getLogger(__name__).warning("axiom.ai: task state store %s failed: %s", op, err)
-        return None
+        if self._ref is not None and (self._ref.viewer_url or self._ref.run_id):
+            self._stop(self._ref.viewer_url, self._ref.run_id, "task killed")

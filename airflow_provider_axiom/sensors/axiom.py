@@ -19,18 +19,16 @@ from airflow_provider_axiom._compat import (
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
-    failure_error,
     look_once,
-    output_once,
-    run_summary,
+    outcome_event,
     stale_event,
     stop_remote_run,
 )
 from airflow_provider_axiom._protocol import to_datetime, validate_name
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
-from airflow_provider_axiom.exceptions import AxiomApiError
+from airflow_provider_axiom._tasks import as_timedelta, waiting_deadline
+from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
-from airflow_provider_axiom.operators.axiom import as_timedelta
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
 if TYPE_CHECKING:
@@ -54,9 +52,11 @@ class AxiomRunSensor(BaseSensorOperator):
     :param axiom_conn_id: the ``axiom`` connection.
     :param deferrable: wait in the triggerer.
     :param clock_tolerance: slack when comparing the run's start with ``started_after``.
-    :param max_consecutive_errors: transient poll failures in a row tolerated when deferred.
+    :param max_consecutive_errors: transient failures in a row (looks, or reads of the output) tolerated.
+    :param fetch_output: read a successful run's output rows (one ``/run-data`` call), or skip it.
 
-    ``poke_interval``, ``timeout``, ``mode`` and the other sensor arguments work as usual.
+    ``poke_interval``, ``timeout``, ``mode`` and the other sensor arguments work as usual; a
+    deferred sensor also ends at its ``execution_timeout``, counted from the try's start.
     """
 
     template_fields: Sequence[str] = ("automation_name", "started_after", "viewer_url", "axiom_conn_id")
@@ -71,6 +71,7 @@ class AxiomRunSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         clock_tolerance: timedelta | float = DEFAULT_TOLERANCE,
         max_consecutive_errors: int = 5,
+        fetch_output: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,6 +82,8 @@ class AxiomRunSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
+        self.fetch_output = bool(fetch_output)
+        self._failures = 0
 
     @cached_property
     def hook(self) -> AxiomHook:
@@ -95,27 +98,34 @@ class AxiomRunSensor(BaseSensorOperator):
             dag_run = context.get("dag_run")
             start = getattr(dag_run, "start_date", None) or self.hook.clock.now()
             started_after = to_datetime(start, "dag_run.start_date")
-        return RunRef(
-            automation_name=name,
-            not_before=started_after - self.clock_tolerance,
+        return RunRef.first_since(
+            name,
+            started_after,
+            self.clock_tolerance,
             viewer_url=self.viewer_url or None,
+            attempt=getattr(context.get("ti"), "try_number", None),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        ref, obs = look_once(self.hook, self._ref(context))
-        self.log.info("axiom.ai run of %r: %s", self.automation_name, obs.raw_status or "not started yet")
-        if obs.state == "unknown":
-            raise AxiomApiError(
-                f"axiom.ai run of {ref.automation_name!r} reports an unknown status {obs.raw_status!r}",
-                hint="Check the run in the axiom.ai dashboard; the API may have changed",
+        try:
+            look = look_once(self.hook, self._ref(context), fetch_output=self.fetch_output)
+        except AxiomError as err:
+            self._failures += 1
+            if not err.retryable or self._failures >= self.max_consecutive_errors:
+                raise
+            self.log.warning(
+                "axiom.ai: a look at the run failed (%d/%d), poking again: %s",
+                self._failures,
+                self.max_consecutive_errors,
+                err,
             )
-        if not obs.terminal:
             return False
-        data = output_once(self.hook, ref, obs) if obs.state == "success" else None
-        summary = run_summary(ref, obs, data=data, triggered_at=self.started_after)
-        if obs.state == "failure":
-            raise failure_error(summary)
-        return PokeReturnValue(is_done=True, xcom_value=summary)
+        self._failures = 0
+        self.log.info("axiom.ai run of %r: %s", self.automation_name, look.obs.raw_status or "not started yet")
+        if not look.over:
+            return False
+        event = outcome_event(look.ref, look.obs, rows=look.rows, unavailable=look.unavailable)
+        return PokeReturnValue(is_done=True, xcom_value=complete_from_event(event))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -129,22 +139,20 @@ class AxiomRunSensor(BaseSensorOperator):
                     self._stop("timeout")
                 raise
         ref = self._ref(context)
-        timeout = timedelta(seconds=float(self.timeout))
+        now = self.hook.clock.now()
+        deadline = waiting_deadline(context, now, timedelta(seconds=float(self.timeout)), self.execution_timeout)
         self.defer(
             trigger=AxiomRunTrigger(
-                automation_name=ref.automation_name,
-                not_before=ref.not_before,
-                deadline=self.hook.clock.now() + timeout,
+                run=ref,
+                deadline=deadline,
                 axiom_conn_id=self.axiom_conn_id,
-                triggered_at=to_datetime(self.started_after, "started_after") if self.started_after else None,
-                viewer_url=ref.viewer_url,
                 poll_interval=float(self.poke_interval),
                 max_poll_interval=float(self.poke_interval),
                 max_consecutive_errors=self.max_consecutive_errors,
-                attempt=getattr(context.get("ti"), "try_number", None),
+                fetch_output=self.fetch_output,
             ),
             method_name="execute_complete",
-            timeout=defer_timeout(timeout),
+            timeout=defer_timeout(deadline - now),
         )
 
     def _timed_out(self, context: Context) -> bool:
@@ -159,13 +167,13 @@ class AxiomRunSensor(BaseSensorOperator):
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         if stale_event(context, event):
             return self.execute(context)
-        return complete_from_event(event, stop=lambda url, name: self._stop("timeout"))
+        return complete_from_event(event, stop=lambda _: self._stop("timeout"))
 
     def _stop(self, why: str) -> bool:
         if not self.viewer_url:
             return False
         with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
-            return stop_remote_run(hook, self.viewer_url, str(self.automation_name), why)
+            return stop_remote_run(hook, str(self.automation_name), why, viewer_url=self.viewer_url)
 
     def on_kill(self) -> None:
         """Killed while poking: stop the run when its viewer URL is known."""

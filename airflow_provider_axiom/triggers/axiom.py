@@ -12,6 +12,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
+from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime
 from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
@@ -22,73 +23,67 @@ log = logging.getLogger(__name__)
 
 
 class AxiomRunTrigger(BaseTrigger):
-    """Wait until the run identified by ``automation_name`` and ``not_before`` ends.
+    """Wait in the triggerer until the run identified by ``run`` ends.
 
     All triggers of one key in a triggerer share one poller: one ``/run-reports`` call per tick
-    for all of them. Yields exactly one event and returns: ``{"status": "success" | "failure" |
-    "timeout" | "error", "message": ..., "summary": {...}}``. Transient API errors are absorbed
-    until ``max_consecutive_errors`` ticks in a row have failed. It never stops the run itself,
-    except in :meth:`on_kill`, which Airflow 3.3+ calls only when a user marks the task failed,
-    succeeded or cleared (not on a triggerer restart; older triggerers never call it).
+    for all of them, and runs are matched to their triggers together. Yields exactly one event
+    and returns: ``{"status": "success" | "failure" | "timeout" | "error", "message": ...,
+    "summary": {...}}``. Transient API errors are absorbed until ``max_consecutive_errors`` looks
+    (or output reads) in a row have failed. It never stops the run itself, except in
+    :meth:`on_kill` once Airflow says the task is no longer deferred (Airflow 3.3+).
 
-    :param automation_name: the automation's exact name.
-    :param not_before: the run's ``created_at`` is at or after this (ISO 8601, server time).
+    :param run: the run's identity (:class:`~airflow_provider_axiom._runs.RunRef` or its ``to_dict()``),
+        built by the operator or the sensor: automation name, creation-time window, run id, viewer
+        URL, trigger time and try number.
     :param deadline: absolute UTC time (ISO 8601) at which a ``timeout`` event is yielded.
     :param axiom_conn_id: the connection id (the key itself is never serialised).
-    :param triggered_at: when the run was triggered, reported back in the result.
-    :param run_id: the API's run id, when it returned one.
-    :param viewer_url: the run's viewer link, used to stop it on kill.
     :param poll_interval: the shared poller's tick (seconds, default 5): how often run reports are read.
     :param max_poll_interval: kept for compatibility; the tick no longer grows with time, and slows
         down only when the key's rate limit is reached.
     :param max_consecutive_errors: transient failures in a row tolerated before an ``error`` event.
-    :param attempt: the task's try number when it deferred, echoed in the event (Airflow 3.0 resumes a
-        retry at ``execute_complete`` with the previous try's event; this tells the two apart).
+    :param fetch_output: read a successful run's output rows (one ``/run-data`` call), or skip it.
+
+    Triggers serialised by earlier releases (``automation_name``, ``not_before``, ``run_id``,
+    ``viewer_url``, ``triggered_at``, ``attempt``) are still accepted: they wait for the first run
+    created at or after ``not_before``.
     """
 
     def __init__(
         self,
         *,
-        automation_name: str,
-        not_before: str | DateTime,
         deadline: str | DateTime,
+        run: RunRef | dict[str, Any] | None = None,
         axiom_conn_id: str = AxiomHook.default_conn_name,
-        triggered_at: str | DateTime | None = None,
-        run_id: str | None = None,
-        viewer_url: str | None = None,
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
         max_consecutive_errors: int = 5,
-        attempt: int | None = None,
+        fetch_output: bool = True,
+        **legacy: Any,
     ) -> None:
         super().__init__()
-        self.automation_name = automation_name
-        self.not_before = to_datetime(not_before, "not_before")
+        self.run_ref = _run_ref(run, legacy)
         self.deadline = to_datetime(deadline, "deadline")
         self.axiom_conn_id = axiom_conn_id
-        self.triggered_at = to_datetime(triggered_at, "triggered_at") if triggered_at else None
-        self.run_id = run_id
-        self.viewer_url = viewer_url
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.max_consecutive_errors = int(max_consecutive_errors)
-        self.attempt = attempt
+        self.fetch_output = bool(fetch_output)
+
+    @property
+    def automation_name(self) -> str:
+        return self.run_ref.automation_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "automation_name": self.automation_name,
-                "not_before": iso(self.not_before),
+                "run": self.run_ref.to_dict(),
                 "deadline": iso(self.deadline),
                 "axiom_conn_id": self.axiom_conn_id,
-                "triggered_at": iso(self.triggered_at),
-                "run_id": self.run_id,
-                "viewer_url": self.viewer_url,
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
-                "attempt": self.attempt,
+                "fetch_output": self.fetch_output,
             },
         )
 
@@ -98,28 +93,21 @@ class AxiomRunTrigger(BaseTrigger):
         return AxiomHook(self.axiom_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        ref = RunRef(self.automation_name, self.not_before, run_id=self.run_id, viewer_url=self.viewer_url)
         try:
-            event = await wait_for_run(
+            payload = await wait_for_run(
                 self.hook,
-                ref,
+                self.run_ref,
                 deadline=self.deadline,
-                triggered_at=self.triggered_at,
                 poll_interval=self.poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
+                fetch_output=self.fetch_output,
             )
         except Exception as err:  # a missing connection, a bug: fail closed, never hang
             self.log.exception("axiom.ai trigger failed")
-            event = {
-                "status": "error",
-                "message": f"{type(err).__name__}: {err}",
-                "automation_name": self.automation_name,
-                "viewer_url": self.viewer_url,
-                "error_class": type(err).__name__,
-            }
+            payload = event(self.run_ref, "error", f"{type(err).__name__}: {err}", error_class=type(err).__name__)
         finally:
             await self.hook.aclose()
-        yield TriggerEvent({**event, "attempt": self.attempt})
+        yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run.
@@ -139,11 +127,14 @@ class AxiomRunTrigger(BaseTrigger):
                 "axiom.ai: the trigger was cancelled while its task is %s (it moved to another triggerer?): "
                 "the run of %r is left running",
                 state or "in an unknown state",
-                self.automation_name,
+                self.run_ref.automation_name,
             )
             return
         async with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
-            await astop_remote_run(hook, self.viewer_url, self.automation_name, "task killed by a user")
+            ref = self.run_ref
+            await astop_remote_run(
+                hook, ref.automation_name, "task killed by a user", viewer_url=ref.viewer_url, run_id=ref.run_id
+            )
 
     async def _task_state(self) -> str | None:
         """The current state of this trigger's task instance, asked of Airflow; None when unknown."""
@@ -163,3 +154,26 @@ class AxiomRunTrigger(BaseTrigger):
             return None
         log.info("axiom.ai: Airflow reports the task's state as %s", found)
         return str(found[0]) if len(found) == 1 and found[0] is not None else None
+
+
+_LEGACY = ("automation_name", "not_before", "triggered_at", "run_id", "viewer_url", "attempt")
+
+
+def _run_ref(run: RunRef | dict[str, Any] | None, legacy: dict[str, Any]) -> RunRef:
+    unknown = sorted(set(legacy) - set(_LEGACY))
+    if unknown:
+        raise TypeError(f"AxiomRunTrigger got unexpected arguments {unknown}")
+    if isinstance(run, RunRef):
+        return run
+    if run is not None:
+        return RunRef.from_dict(run)
+    if not legacy.get("automation_name") or not legacy.get("not_before"):
+        raise TypeError("AxiomRunTrigger needs run= (or, as serialised before 0.3, automation_name and not_before)")
+    return RunRef(
+        automation_name=legacy["automation_name"],
+        not_before=to_datetime(legacy["not_before"], "not_before"),
+        run_id=legacy.get("run_id"),
+        viewer_url=legacy.get("viewer_url"),
+        triggered_at=to_datetime(legacy["triggered_at"], "triggered_at") if legacy.get("triggered_at") else None,
+        attempt=legacy.get("attempt"),
+    )

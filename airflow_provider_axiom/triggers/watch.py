@@ -99,7 +99,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
                     # saved before the events: a crash in between loses them, never fires one twice
                     await watch.save(fired=bool(batch))
                     for report in batch:
-                        body = await watch.event_payload(report, hook, poller, self.read_output)
+                        body = await watch.event_payload(report, hook, self.read_output)
                         log.info("axiom.ai: run %s ended %s: firing", body["run_key"], body["outcome"])
                         yield TriggerEvent(body)
             finally:

@@ -1,0 +1,55 @@
+"""DAGs for the fan-out e2e test (``tests/e2e/test_fan_out.py``): 20 mapped tasks over one automation each.
+
+Every mapped task sends its own id as input; the emulator's automations echo it back, so a task's
+rows prove whose run it got. Three setups: the API returns run ids; no run id, one run at a time
+(an Airflow pool of one slot that counts deferred tasks); no run id, cloud concurrency on.
+Parsing makes no network call. The automation names and connection ids must match the test.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
+
+FANOUT = 20
+TASK_ID = "scrape"
+SERIAL_POOL = "axiom_fanout_serial"
+#: dag id -> (automation name, connection id, pool or None)
+FANOUT_DAGS = {
+    "e2e_axiom_fanout_run_id": ("Fanout by id", "axiom_by_id", None),
+    "e2e_axiom_fanout_serial": ("Fanout serial", "axiom_default", SERIAL_POOL),
+    "e2e_axiom_fanout_concurrent": ("Fanout concurrent", "axiom_default", None),
+}
+
+
+def task_input(index: int) -> list[list[str]]:
+    return [["task"], [f"{TASK_ID}-{index}"]]
+
+
+def _dag(dag_id: str, automation_name: str, conn_id: str, pool: str | None) -> DAG:
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        tags=["axiom-e2e"],
+        default_args={"retries": 0},
+        max_active_tasks=FANOUT,
+    ) as dag:
+        AxiomTriggerAutomationOperator.partial(
+            task_id=TASK_ID,
+            automation_name=automation_name,
+            axiom_conn_id=conn_id,
+            deferrable=True,
+            poll_interval=2,
+            timeout=timedelta(minutes=20),
+            **({"pool": pool} if pool else {}),
+        ).expand(data=[task_input(i) for i in range(FANOUT)])
+    return dag
+
+
+for _dag_id, (_name, _conn, _pool) in FANOUT_DAGS.items():
+    globals()[_dag_id] = _dag(_dag_id, _name, _conn, _pool)
