@@ -28,7 +28,12 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.hooks.axiom"]}],
         "operators": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.operators.axiom"]}],
         "sensors": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.sensors.axiom"]}],
-        "triggers": [{"integration-name": "axiom.ai", "python-modules": ["airflow_provider_axiom.triggers.axiom"]}],
+        "triggers": [
+            {
+                "integration-name": "axiom.ai",
+                "python-modules": ["airflow_provider_axiom.triggers.axiom", "airflow_provider_axiom.triggers.watch"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "axiom",

@@ -28,7 +28,7 @@ from airflow.providers.common.compat.version_compat import (
     AIRFLOW_V_3_2_PLUS,
     AIRFLOW_V_3_3_PLUS,
 )
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context as Context
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
 #: ``context["task_state_store"]`` (3.3+): what lets a retry re-attach to its run.
 TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
+#: An event trigger (asset watcher) gets ``asset_state_store`` (3.3+), where its watermark outlives the triggerer.
+ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: Provider info's declarative ``conn-fields``/``ui-field-behaviour`` are read from 3.2 on;
 #: older UIs need the hook's ``get_ui_field_behaviour``/``get_connection_form_widgets``.
 DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
@@ -62,6 +64,7 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "ASSET_STATE_STORE",
     "DECLARATIVE_CONNECTION_FORM",
     "TASK_STATE_STORE",
     "TRIGGER_ON_KILL",
@@ -70,6 +73,7 @@ __all__ = [
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",

@@ -16,6 +16,9 @@ _HOME = Path(os.environ["AXIOM_PROVIDER_TEST_HOME"])
 REPO = Path(__file__).resolve().parent.parent
 
 os.environ["AIRFLOW_HOME"] = str(_HOME)
+# One Fernet key for every process of the session: `airflow dags test` processes share the DB, and the
+# asset-watcher example stores encrypted trigger arguments that the next process must decrypt.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "hXhvKVv7s3mBvRq7kq8f7yHw0jQkz3m8lV1m3F1qv1Q=")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"

@@ -16,6 +16,8 @@ EXPECTED = {
     "example_axiom_trigger_and_wait",
     "example_axiom_trigger_then_sensor",
     "example_axiom_error_handling",
+    "example_axiom_load_scraped_prices",
+    "example_axiom_scrape_failed_alert",
     "example_axiom_fan_out",
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pendulum import DateTime
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_REPORT_WINDOW", "REPORT_WINDOW", "KeyPoller", "Waiter", "poller_for"]
+__all__ = ["MAX_REPORT_WINDOW", "REPORT_WINDOW", "KeyPoller", "ReportListener", "Waiter", "poller_for"]
 
 Phase = Literal["watching", "reading", "confirming", "done"]
 
@@ -100,6 +100,24 @@ class Waiter:
         return True
 
 
+class ReportListener(Protocol):
+    """Something that reads every tick's run reports without waiting for one run (an asset watcher).
+
+    Registered with :meth:`KeyPoller.add_listener`; while registered it keeps the poller ticking.
+    """
+
+    poll_interval: float
+
+    def reach(self) -> DateTime | None:
+        """The oldest ``created_at`` the read must reach back to (None: the latest reports will do)."""
+
+    def on_reports(self, reports: list[RunReport], complete: bool) -> None:
+        """One tick's reports, newest first; ``complete``: the read reaches back past :meth:`reach`."""
+
+    def on_error(self, error: BaseException) -> None:
+        """The tick's read failed (an ``AxiomError``), or the poller died (anything else)."""
+
+
 class KeyPoller:
     """One ``/run-reports`` call per tick for every run waited for with one key in one event loop."""
 
@@ -107,6 +125,7 @@ class KeyPoller:
         self.hook = hook
         self.key = key
         self.waiters: list[Waiter] = []
+        self.listeners: list[ReportListener] = []
         self.window = REPORT_WINDOW
         self.calls = 0  # /run-reports calls made (for tests and benchmarks)
         self.ticks = 0
@@ -121,16 +140,53 @@ class KeyPoller:
 
     def add(self, waiter: Waiter) -> None:
         self.waiters.append(waiter)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._ensure_running()
 
     def remove(self, waiter: Waiter) -> None:
         if waiter in self.waiters:
             self.waiters.remove(waiter)
         if waiter.ref.created_at is not None and waiter.ref.kind != "first_since":
             self.claimed.setdefault(waiter.ref.automation_name, []).append(waiter.ref.created_at)
-        if not self.waiters and self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()  # nobody waits: no call is left running for nothing
+        self._stop_if_idle()
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _stop_if_idle(self) -> None:
+        if self._busy or self._task is None or self._task is asyncio.current_task():
+            return
+        self._task.cancel()  # nobody waits or listens: no call is left running for nothing
+
+    @property
+    def _busy(self) -> bool:
+        return bool(self.waiters or self.listeners)
+
+    # -- listeners (asset watchers): every tick's reports, from the same single call
+
+    def add_listener(self, listener: ReportListener) -> None:
+        """Hand ``listener`` every tick's reports; the poller keeps ticking while it is registered."""
+        self.listeners.append(listener)
+        self._ensure_running()
+
+    def remove_listener(self, listener: ReportListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+        self._stop_if_idle()
+
+    def _listener_reach(self) -> DateTime | None:
+        reaches = [r for r in (listener.reach() for listener in self.listeners) if r is not None]
+        return min(reaches, default=None)
+
+    def _notify(self, reports: list[RunReport] | None, error: BaseException | None = None) -> None:
+        full = reports is not None and len(reports) >= self.window
+        oldest = min((r.created_at for r in reports or ()), default=None)
+        for listener in list(self.listeners):
+            if reports is None:
+                listener.on_error(error or RuntimeError("no reports"))
+                continue
+            reach = listener.reach()
+            listener.on_reports(reports, not full or oldest is None or reach is None or oldest < reach)
 
     def rules(self) -> Rules:
         settings = self.hook.settings_if_resolved()
@@ -142,18 +198,19 @@ class KeyPoller:
         clock = self.hook.clock
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         try:
-            while self.waiters:
+            while self._busy:
                 began = clock.monotonic()
                 await self.tick()
-                if not self.waiters:
+                if not self._busy:
                     break
                 # the next tick, or the earliest deadline if sooner: no waiter's deadline is slept past
-                wait = min(w.poll_interval for w in self.waiters) - (clock.monotonic() - began)
+                ticks = [w.poll_interval for w in self.waiters] + [lis.poll_interval for lis in self.listeners]
+                wait = min(ticks) - (clock.monotonic() - began)
                 now = clock.now()
-                soonest = min((w.deadline - now).total_seconds() for w in self.waiters)
+                soonest = min(((w.deadline - now).total_seconds() for w in self.waiters), default=wait)
                 await clock.asleep(max(0.0, min(wait, soonest)))
         except asyncio.CancelledError:
-            if self.waiters:  # cancelled from outside while runs are waited for: they learn of it
+            if self._busy:  # cancelled from outside while runs are waited for: they learn of it
                 self._crash(asyncio.CancelledError())
             raise
         except BaseException as exc:  # a bug, a kill: every waiter learns of it
@@ -163,7 +220,7 @@ class KeyPoller:
             self._task = None
             if self._reader is not None:
                 self._reader.cancel()
-            if not self.waiters and _pollers.get(self.key) is self:  # type: ignore[arg-type]
+            if not self._busy and _pollers.get(self.key) is self:  # type: ignore[arg-type]
                 del _pollers[self.key]  # type: ignore[arg-type]
             await self.hook.aclose()
 
@@ -171,6 +228,7 @@ class KeyPoller:
         for waiter in self.waiters:
             waiter.crash = exc
             waiter.done.set()
+        self._notify(None, exc)
 
     async def _read_loop(self) -> None:
         try:
@@ -210,7 +268,8 @@ class KeyPoller:
                 waiter.done.set()
         open_waiters = [w for w in self.waiters if not w.done.is_set()]
         _metrics.runs_waited(self.hook.axiom_conn_id, len(open_waiters))
-        if not open_waiters:
+        _metrics.watchers(self.hook.axiom_conn_id, len(self.listeners))
+        if not open_waiters and not self.listeners:
             return
         self.ticks += 1
         sent = clock.monotonic()
@@ -218,12 +277,16 @@ class KeyPoller:
             self.calls += 1
             reports = await self.hook.aget_run_reports(self.window)
         except AxiomError as err:
+            self._notify(None, err)
             for waiter in open_waiters:
                 if waiter.phase != "reading":
                     waiter.failed(err, "a look at run reports")
             return
+        self._notify(reports)
         full = len(reports) >= self.window
         oldest = min((r.created_at for r in reports), default=None)
+        reach = self._listener_reach()  # a listener (asset watcher) may need older reports too
+        listener_deep = full and reach is not None and oldest is not None and oldest >= reach
         self._listed = {r.task_name for r in reports}
         for waiter in open_waiters:
             if waiter.phase == "confirming" and sent >= waiter.read_done_at:
@@ -252,14 +315,16 @@ class KeyPoller:
                 self._watch_by_id(waiter, reports)
             elif obs.terminal:
                 self._ended(waiter, obs)
-        if deep and self.window < MAX_REPORT_WINDOW:
+        if (deep or listener_deep) and self.window < MAX_REPORT_WINDOW:
             self.window = wider(self.window)
             log.info("axiom.ai: reading the latest %d run reports to reach the oldest run waited for", self.window)
         elif deep:
             self._deep_turn = (self._deep_turn + 1) % len(deep)
             self._start_read(deep[self._deep_turn], "deep")
-        else:
+        elif not listener_deep:
             anchors = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
+            if reach is not None:
+                anchors.append(reach)
             self.window = narrower(self.window, reports, anchors)
         self._wake_reader.set()
 

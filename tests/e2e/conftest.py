@@ -312,7 +312,7 @@ class AirflowUnderTest:
         assert response.is_success, f"GET /auth/token -> {response.status_code}: {response.text[:500]}"
         self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def wait_until_ready(self, dag_ids: list[str]) -> None:
+    def wait_until_ready(self, dag_ids: list[str], dag_id_pattern: str = "e2e_axiom_%") -> None:
         def healthy() -> bool:
             health = self.health()
             return bool(
@@ -328,7 +328,7 @@ class AirflowUnderTest:
         def parsed() -> bool:
             errors = self.api("GET", "/importErrors")
             assert errors["total_entries"] == 0, errors
-            found = self.api("GET", "/dags", params={"dag_id_pattern": "e2e_axiom_%", "limit": 100})
+            found = self.api("GET", "/dags", params={"dag_id_pattern": dag_id_pattern, "limit": 100})
             return {d["dag_id"] for d in found["dags"]} >= set(dag_ids)
 
         wait_for("the e2e DAGs to be parsed", parsed, timeout=STARTUP_TIMEOUT, on_timeout=self.diagnostics)

@@ -75,7 +75,25 @@ def test_scenario_reset_and_automations_routes(api):
 
 def test_admin_errors(api):
     assert admin(api, "nope", method="GET").status_code == 404
-    assert admin(api, "runs", {}).status_code == 405
+    assert admin(api, "requests", {}).status_code == 405
+    assert admin(api, "runs", {}).status_code == 400  # POST /runs starts a run: it needs a name
+    assert admin(api, "runs", {"name": "Nope"}).status_code == 400
+
+
+def test_a_run_started_from_outside_the_client(api):
+    name = next(iter(api.emu._core.automations))
+    calls_before = api.emu.call_counts()
+    run = admin(api, "runs", {"name": name, "outcome": "Failure", "duration": 2}).json()
+    assert run["name"] == name and run["status"] == "Running" and run["input_data"] is None
+    assert api.emu.call_counts() == calls_before  # no key, not counted, not logged
+    assert api.emu.requests("trigger") == []
+    api.emu.advance(2)
+    assert api.emu.runs(name)[-1]["status"] == "Failure"
+    assert admin(api, "runs", {"name": name, "colour": "red"}).status_code == 400
+    started = api.emu.start_run(name, output={"x": [["1"]]})
+    api.emu.advance(60)
+    assert api.emu.runs(name)[-1]["run_id"] == started["run_id"]
+    assert api.emu.runs(name)[-1]["output"] == {"x": [["1"]]}
     assert api.http.post(f"{api.emu.url}/_emulator/reset", content=b"{").status_code == 400
 
 

@@ -226,6 +226,16 @@ class AxiomEmulator:
         """
         self._core.set_rate_limit(per_minute, counts_refused)
 
+    def start_run(self, name: str, data: list[Any] | None = None, **overrides: Any) -> dict[str, Any]:
+        """Start a run of ``name`` from outside the client, as axiom.ai's own scheduler would.
+
+        It runs (or queues) like a ``/trigger``, but carries no key and is not counted against the
+        rate limit or logged as a request. ``overrides`` — ``outcome`` (``"Success"``/``"Failure"``),
+        ``duration``, ``output``, ``failure_message`` — apply to this run only. Returns the run as
+        :meth:`runs` shows it. Same as ``POST /_emulator/runs``.
+        """
+        return self._core.start_run(name, data, **overrides)
+
     def add_automation(self, name: str, **fields: Any) -> None:
         """Add or replace an automation; ``fields`` as in a scenario's ``automations`` entries."""
         self._core.add_automation(name, **fields)

@@ -368,6 +368,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._clock(core, body)
             elif method == "POST" and route == "faults":
                 self._faults(core, body)
+            elif method == "POST" and route == "runs":
+                if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+                    raise ValueError('body must be {"name": ..., "data"?: rows, "outcome"?, "duration"?, "output"?}')
+                fields = dict(body)
+                self._send_json(200, core.start_run(fields.pop("name"), fields.pop("data", None), **fields))
             elif method == "POST" and route == "automations":
                 if not isinstance(body, dict) or not isinstance(body.get("name"), str):
                     raise ValueError("body must be an automation object with a 'name'")
