@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 __all__ = ["MAX_REPORT_WINDOW", "REPORT_WINDOW", "KeyPoller", "ReportListener", "Waiter", "poller_for"]
 
 Phase = Literal["watching", "reading", "confirming", "done"]
+
+#: ``/run-data`` reads in flight at once per poller.
+READS_IN_FLIGHT = 4
 
 
 @dataclass(eq=False)
@@ -231,27 +235,43 @@ class KeyPoller:
         self._notify(None, exc)
 
     async def _read_loop(self) -> None:
+        """Run the due ``/run-data`` reads, up to ``READS_IN_FLIGHT`` at once (the key's limiter spaces them).
+
+        More than one in flight, so that a read stuck in its retries (a long burst of 5xx, a 429
+        pause) does not hold every other successful run's rows back behind it.
+        """
+        running: dict[Waiter, asyncio.Task[None]] = {}
         try:
             while True:
-                waiter = self.next_read()
-                if waiter is None:
+                for finished in [w for w, task in running.items() if task.done()]:
+                    del running[finished]
+                due = self.next_read(busy=running)
+                if due is None or len(running) >= READS_IN_FLIGHT:
                     self._wake_reader.clear()
                     await self._wake_reader.wait()
                     continue
-                await self.read(waiter)
+                running[due] = asyncio.get_running_loop().create_task(self._read_then_wake(due))
+        finally:
+            for task in running.values():
+                task.cancel()
+
+    async def _read_then_wake(self, waiter: Waiter) -> None:
+        try:
+            await self.read(waiter)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # a bug: every waiter learns of it, none hangs
             self._crash(exc)
-            raise
+        finally:
+            self._wake_reader.set()
 
-    def next_read(self) -> Waiter | None:
-        """The waiter whose ``/run-data`` read is due, oldest first."""
+    def next_read(self, busy: Collection[Waiter] = ()) -> Waiter | None:
+        """The waiter whose ``/run-data`` read is due, oldest first (not one already being read)."""
         return next(
             (
                 w
                 for w in self.waiters
-                if w.phase == "reading" and not w.done.is_set() and w.read_after_tick <= self.ticks
+                if w.phase == "reading" and not w.done.is_set() and w.read_after_tick <= self.ticks and w not in busy
             ),
             None,
         )
