@@ -68,8 +68,9 @@ def test_two_tasks_of_one_process_two_seconds_apart_get_their_own_runs_and_rows(
     assert results[1]["data"]["google-sheet-data"] == rows("task-1")
 
 
-def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anothers_rows(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+def three_processes_a_second_apart(emulator: Any) -> list[dict[str, Any]]:
+    """Three tasks, each in its own worker process, trigger one automation a second apart; one triggerer waits."""
+    time = EmulatedTime(emulator)
     ops = [
         own_process(time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True))
         for i in range(3)
@@ -79,7 +80,11 @@ def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anoth
         triggers.append(defer(op, {"ti": FakeTI()}))
         time.sleep(1)
     events = in_one_triggerer(triggers, time)
-    results = [op.execute_complete({"ti": FakeTI()}, event) for op, event in zip(ops, events, strict=True)]
+    return [op.execute_complete({"ti": FakeTI()}, event) for op, event in zip(ops, events, strict=True)]
+
+
+def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anothers_rows(axiom_emulator):
+    results = three_processes_a_second_apart(axiom_emulator)
     assert sum(r["identity"] == "ambiguous" for r in results) >= 2  # a second apart: the windows overlap
     for i, result in enumerate(results):
         assert result["data"] is None or result["data"]["google-sheet-data"] == rows(f"task-{i}")
@@ -91,18 +96,7 @@ def test_tasks_of_different_processes_one_second_apart_say_ambiguous_never_anoth
 
 @pytest.mark.axiom_scenario({**SCENARIO, "run_id_mode": True})
 def test_with_run_ids_every_task_gets_its_own_rows_even_one_second_apart(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    ops = [
-        own_process(time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True))
-        for i in range(3)
-    ]
-    triggers = []
-    for op in ops:
-        triggers.append(defer(op, {"ti": FakeTI()}))
-        time.sleep(1)
-    events = in_one_triggerer(triggers, time)
-    for i, event in enumerate(events):
-        result = ops[i].execute_complete({"ti": FakeTI()}, event)
+    for i, result in enumerate(three_processes_a_second_apart(axiom_emulator)):
         assert result["identity"] == "run_id" and result["data"]["google-sheet-data"] == rows(f"task-{i}")
     # status by id is read only when a run of the automation ends, not per run per tick
     assert len(axiom_emulator.requests("run-data")) <= 3 * 3
