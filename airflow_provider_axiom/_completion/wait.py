@@ -58,7 +58,7 @@ async def wait_for_run(
         poller.remove(waiter)
     if waiter.crash is not None:
         raise waiter.crash
-    _time_the_run(hook, waiter)
+    _time_the_run(poller.hook, waiter)  # the poller's hook has learnt the server's clock
     return outcome_event(waiter.ref, waiter.obs, rows=waiter.rows, unavailable=waiter.unavailable, error=waiter.error)
 
 
