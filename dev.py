@@ -82,7 +82,13 @@ LEGS: dict[str, tuple[str, ...]] = {
 DEFAULT_LEGS = ("unit", "dags", "e2e")
 #: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
 #: hypothesis search, and the rest.
-_SHARD_A = ("tests/emulator", "tests/test_provider.py", "tests/test_properties.py")
+_SHARD_A = (
+    "tests/emulator",
+    "tests/test_provider.py",
+    "tests/test_properties.py",
+    "tests/test_waiting.py",
+    "tests/test_contract_check.py",
+)
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", "not e2e and not airflow_db"),
     ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
