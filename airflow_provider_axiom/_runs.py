@@ -251,6 +251,11 @@ def _same_second(a: DateTime, b: DateTime) -> bool:
     return abs((a - b).total_seconds()) < RESOLUTION.total_seconds()
 
 
+def _newest(created_at: DateTime, mine: Sequence[RunReport]) -> bool:
+    """Whether no run of the name (``mine``) was created after ``created_at``'s second."""
+    return all(r.created_at <= created_at or _same_second(r.created_at, created_at) for r in mine)
+
+
 def _closed(ref: RunRef, mine: Sequence[RunReport], candidates: Sequence[int], *, now: DateTime, rules: Rules) -> bool:
     """Whether every run ``ref`` could own is already listed (the window is final)."""
     if ref.kind == "trigger":
@@ -401,7 +406,7 @@ def _observe(
     if len(possible) == 1:
         found = mine[possible[0]]
         ref = replace(ref, created_at=found.created_at)
-        newest = all(r.created_at <= found.created_at or _same_second(r.created_at, found.created_at) for r in mine)
+        newest = _newest(found.created_at, mine)
         return ref, RunObservation(run_state(found.status), found, is_newest=newest, raw_status=found.status)
     runs = tuple(sorted((mine[i] for i in possible), key=lambda r: r.created_at))
     states = {run_state(r.status) for r in runs}
@@ -473,8 +478,4 @@ def still_newest(ref: RunRef, reports: Sequence[RunReport]) -> bool:
     if ref.run_id is not None:
         return True
     assert ref.created_at is not None
-    return all(
-        r.created_at <= ref.created_at or _same_second(r.created_at, ref.created_at)
-        for r in reports
-        if r.task_name == ref.automation_name
-    )
+    return _newest(ref.created_at, [r for r in reports if r.task_name == ref.automation_name])
