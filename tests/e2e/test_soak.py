@@ -66,7 +66,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 #: A key that appears nowhere else, so finding it in a file means it leaked.
 API_KEY = f"sk-soak-{secrets.token_hex(12)}"
 SEED = 2026
-SOAK_LIMIT = 300.0  # seconds from triggering the soak DAG run to its end
+SOAK_LIMIT = 600.0  # seconds from triggering the soak DAG run to its end (about 300 on a busy 2-core machine)
 RUN_SECONDS = 3  # each soak automation's run
 PARALLELISM = 8  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
 
@@ -254,15 +254,22 @@ def _when(value: str) -> datetime:
 
 
 def _task_instances(af: AirflowUnderTest, run_id: str, task_ids: Any = SOAK_TASKS) -> list[dict[str, Any]]:
+    """Every task instance of the run, page by page: the API serves at most ``[api] maximum_page_limit``
+    (100 by default) per request, and the soak's DAG run has more."""
     path = f"/dags/{SOAK_DAG_ID}/dagRuns/{run_id}/taskInstances"
-    for attempt in range(3):  # a busy api-server may take longer than the client's timeout to list them all
-        try:
-            found = af.api("GET", path, params={"limit": 500})
+    listed: list[dict[str, Any]] = []
+    while True:
+        for attempt in range(3):  # a busy api-server may take longer than the client's timeout
+            try:
+                page = af.api("GET", path, params={"limit": 100, "offset": len(listed), "order_by": "id"})
+                break
+            except httpx.TimeoutException:
+                if attempt == 2:
+                    raise
+        listed += page["task_instances"]
+        if not page["task_instances"] or len(listed) >= page["total_entries"]:
             break
-        except httpx.TimeoutException:
-            if attempt == 2:
-                raise
-    return [ti for ti in found["task_instances"] if ti["task_id"] in task_ids]
+    return [ti for ti in listed if ti["task_id"] in task_ids]
 
 
 def _xcom(af: AirflowUnderTest, run_id: str, task_id: str, map_index: int, key: str = "return_value") -> Any:
