@@ -31,6 +31,7 @@ when pyproject.toml or the Airflow pins below have changed. The matrix venvs liv
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -80,6 +81,7 @@ LEGS: dict[str, tuple[str, ...]] = {
     "soak": ("tests", "-m", "soak"),
 }
 DEFAULT_LEGS = ("unit", "dags", "e2e")
+E2E_LEGS = ("dags", "e2e", "soak")
 #: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
 #: hypothesis search, and the rest.
 _SHARD_A = (
@@ -93,6 +95,17 @@ UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", "not e2e and not airflow_db"),
     ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
 )
+#: The dags leg in three pytest processes at once, each with its own metadata DB: an `airflow dags
+#: test` process spends much of its time waiting for the emulator's runs and for backoff, so three
+#: share 2 cores well (one process: 12.5 minutes; these three: about 5).
+_BURSTS = "tests/test_transient_bursts.py"
+DAGS_SHARDS: tuple[tuple[str, ...], ...] = (
+    (_BURSTS, "-m", "airflow_db", "-k", "test_a_burst"),
+    (_BURSTS, "-m", "airflow_db", "-k", "not test_a_burst"),
+    ("tests", f"--ignore={_BURSTS}", "-m", "airflow_db"),
+)
+#: Legs that run as shards; the others are one pytest process.
+SHARDED_LEGS = {"unit": UNIT_SHARDS, "dags": DAGS_SHARDS}
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
@@ -230,11 +243,7 @@ def matrix(args: list[str]) -> int:
         for leg in legs:
             print(f"\n=== {label}: {leg}", flush=True)
             t0 = time.monotonic()
-            python = venv / BIN_DIR / "python"
-            if leg == "unit":
-                rc = pytest_shards(python, UNIT_SHARDS, pytest_args)
-            else:
-                rc = sh(python, "-m", "pytest", *LEGS[leg], *pytest_args)
+            rc = run_leg(venv / BIN_DIR / "python", leg, pytest_args)
             elapsed = time.monotonic() - t0
             results.append((label, leg, rc, elapsed))
             print(f"=== {label}: {leg} {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {fmt(elapsed)}", flush=True)
@@ -358,6 +367,13 @@ def unit(*args: str) -> int:
     return sh(BIN / "python", "-m", "pytest", *args)
 
 
+def run_leg(python: Path, leg: str, pytest_args: list[str]) -> int:
+    """One leg of the suite with this ``python``: its shards at once, or one pytest process."""
+    if leg in SHARDED_LEGS:
+        return pytest_shards(python, SHARDED_LEGS[leg], pytest_args)
+    return sh(python, "-m", "pytest", *LEGS[leg], *pytest_args)
+
+
 def timed(name: str, run: Callable[[], int]) -> int:
     """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
@@ -395,7 +411,7 @@ def e2e(args: list[str]) -> int:
     """Every test that runs Airflow itself, in three timed legs (one pytest run when given arguments)."""
     if args:
         return timed("e2e", lambda: unit("tests", "-m", "airflow_db or e2e", *args))
-    results = [timed(f"e2e: {leg} leg", lambda leg=leg: unit(*LEGS[leg])) for leg in ("dags", "e2e", "soak")]
+    results = [timed(f"e2e: {leg} leg", functools.partial(run_leg, BIN / "python", leg, [])) for leg in E2E_LEGS]
     return next((rc for rc in results if rc), 0)
 
 

@@ -459,7 +459,7 @@ def _measure(
             seen = next((t for t in polls if t >= ended), None)
             if seen is not None:
                 detections.append(seen - ended)
-        problem = _event_problem(payload, run, args.same_name)
+        problem = _event_problem(payload, run, args.same_name, args.fetch_output)
         if problem is None:
             correct += 1
         else:
@@ -485,8 +485,9 @@ def _measure(
     }
 
 
-def _event_problem(payload: dict[str, Any], run: dict[str, Any], same_name: bool) -> str | None:
-    """None when the event is right for ``run``, else what is wrong with it."""
+def _event_problem(payload: dict[str, Any], run: dict[str, Any], same_name: bool, fetch_output: bool) -> str | None:
+    """None when the event is right for ``run``, else what is wrong with it (without ``fetch_output``,
+    a succeeded run's event is right with no rows and ``data_unavailable`` 'not_requested')."""
     if payload.get("status") != run["status"].lower():
         return f"status {payload.get('status')!r}, run {run['status']}"
     summary = payload.get("summary") or {}
@@ -496,6 +497,9 @@ def _event_problem(payload: dict[str, Any], run: dict[str, Any], same_name: bool
     if run["status"] != "Success":
         return None
     data = summary.get("data")
+    if not fetch_output:
+        why = summary.get("data_unavailable")
+        return None if data is None and why == "not_requested" else f"data {str(data)[:60]}, data_unavailable {why!r}"
     if data == run["output"] or (same_name and data is None):
         return None
     return f"data {str(data)[:60]}, run output {str(run['output'])[:60]}"
