@@ -274,3 +274,22 @@ def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
     with pytest.raises(TaskDeferred):  # the retry triggers a new run and defers, instead of failing again
         retry.execute_complete({"ti": retry_ti}, failed)
     assert len(axiom_emulator.started_runs("Broken checkout flow")) == 2
+
+
+def test_output_reads_go_in_the_order_the_runs_were_seen_to_end():
+    """Reads queue behind the key's budget when many runs end together: first come, first served, so no
+    run's rows wait behind runs that ended after it (before, the first waiter added always went first)."""
+    from airflow_provider_axiom._completion.poller import KeyPoller, Waiter
+
+    since = pendulum.datetime(2026, 1, 1, tz="UTC")
+    poller = KeyPoller(AxiomHook())
+    waiters = [Waiter(RunRef(f"Job {i}", since), since.add(hours=1)) for i in range(4)]
+    poller.waiters.extend(waiters)  # the order they were added: 0, 1, 2, 3
+    ended = [waiters[3], waiters[1], waiters[2]]  # the order their runs were seen to end; 0 still runs
+    for waiter in ended:
+        poller._start_read(waiter, "rows")
+    busy: list[Any] = []
+    for _ in ended:
+        busy.append(poller.next_read(busy=busy))
+    assert busy == ended
+    assert poller.next_read(busy=busy) is None

@@ -10,6 +10,7 @@ A read that fails is tried again on a later tick, up to ``max_consecutive_errors
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Waiter:
     failures: int = 0  # failed looks or reads in a row
     read: Literal["rows", "by_id", "deep"] = "rows"
     read_after_tick: int = 0  # a failed read is tried again on a later tick, not at once
+    read_queued: int = 0  # when its read became due (the poller's count): reads go first come, first served
     read_done_at: float = 0.0  # monotonic: the rows are confirmed by a reports read sent after this
     ended_seen: int = 0  # run id: ended runs in its window at the last read by id
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -139,6 +141,7 @@ class KeyPoller:
         self._wake_reader = asyncio.Event()
         self._deep_turn = 0
         self._listed: set[str] = set()  # names with at least one report in the last read
+        self._reads_queued = itertools.count(1)
 
     # -- membership
 
@@ -266,14 +269,19 @@ class KeyPoller:
             self._wake_reader.set()
 
     def next_read(self, busy: Collection[Waiter] = ()) -> Waiter | None:
-        """The waiter whose ``/run-data`` read is due, oldest first (not one already being read)."""
-        return next(
+        """The waiter whose ``/run-data`` read is due, first come first served (not one being read).
+
+        Reads go in the order their runs were seen to end, not the order the waiters came: when
+        reads queue behind the key's budget, no run's rows wait behind runs that ended after it.
+        """
+        return min(
             (
                 w
                 for w in self.waiters
                 if w.phase == "reading" and not w.done.is_set() and w.read_after_tick <= self.ticks and w not in busy
             ),
-            None,
+            key=lambda w: w.read_queued,
+            default=None,
         )
 
     # -- one tick
@@ -384,7 +392,7 @@ class KeyPoller:
         self._start_read(waiter, "rows")
 
     def _start_read(self, waiter: Waiter, what: Literal["rows", "by_id", "deep"]) -> None:
-        waiter.phase, waiter.read = "reading", what
+        waiter.phase, waiter.read, waiter.read_queued = "reading", what, next(self._reads_queued)
 
     def _confirm(self, waiter: Waiter, reports: list[RunReport]) -> None:
         if still_newest(waiter.ref, reports):
