@@ -90,6 +90,7 @@ _SHARD_A = (
     "tests/test_properties.py",
     "tests/test_waiting.py",
     "tests/test_contract_check.py",
+    "tests/test_dag_test_recipe.py",
 )
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", "not e2e and not airflow_db"),

@@ -15,6 +15,8 @@ from airflow_provider_axiom.exceptions import (
     AxiomServerError,
 )
 from airflow_provider_axiom.hooks.axiom import AxiomHook
+from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.task_kit import EmulatedTime
 
 SCENARIO = {
     "api_key": "emu-key-123",
@@ -25,13 +27,16 @@ SCENARIO = {
 }
 
 
-def fast_hook(**kwargs) -> AxiomHook:
-    return AxiomHook(retry_max_wait=0.01, retry_budget=1, **kwargs)
+def fast_hook(emulator: AxiomEmulator | None = None, **kwargs) -> AxiomHook:
+    """A hook that retries at once; with ``emulator``, its waits (the spacing of same-name triggers, the
+    looks for a lost trigger's run) move the emulator's clock instead of really waiting."""
+    clock = EmulatedTime(emulator).as_clock() if emulator is not None else None
+    return AxiomHook(retry_max_wait=0.01, retry_budget=1, clock=clock, **kwargs)
 
 
 @pytest.mark.axiom_scenario(SCENARIO)
 def test_every_endpoint_sync(axiom_emulator):
-    with fast_hook() as hook:
+    with fast_hook(axiom_emulator) as hook:
         assert hook.list_automations() == ["Scrape product prices", "Export leads"]
         runtime = hook.get_remaining_runtime()
         assert runtime.allowance == 15000 and runtime.remaining == runtime.allowance - runtime.used
@@ -65,7 +70,7 @@ def test_every_endpoint_sync(axiom_emulator):
 
 @pytest.mark.axiom_scenario(SCENARIO)
 async def test_every_endpoint_async(axiom_emulator):
-    async with fast_hook() as hook:
+    async with fast_hook(axiom_emulator) as hook:
         assert await hook.alist_automations() == ["Scrape product prices", "Export leads"]
         assert (await hook.aget_remaining_runtime()).allowance == 15000
         result = await hook.atrigger_automation("Export leads", [["a", 1]])
@@ -97,7 +102,7 @@ def test_failures_against_the_emulator(axiom_emulator, monkeypatch):
 
 @pytest.mark.axiom_scenario({**SCENARIO, "plan": {"allowance_minutes": 10, "used_minutes": 10}})
 def test_quota_exceeded(axiom_emulator):
-    with fast_hook() as hook, pytest.raises(AxiomQuotaError) as exc:
+    with fast_hook(axiom_emulator) as hook, pytest.raises(AxiomQuotaError) as exc:
         hook.trigger_automation("Export leads")
     assert exc.value.status_code == 403 and not exc.value.retryable
 
@@ -106,7 +111,7 @@ def test_quota_exceeded(axiom_emulator):
 def test_faults_are_retried_and_lost_trigger_answers_start_one_run(axiom_emulator):
     axiom_emulator.set_faults("list-automations", sequence=[{"status": 500}, "html", "truncated", "reset", "ok"])
     axiom_emulator.set_faults("trigger", sequence=[{"lost_response": "reset"}])
-    with fast_hook() as hook:
+    with fast_hook(axiom_emulator) as hook:
         assert hook.list_automations()[0] == "Scrape product prices"
         result = hook.trigger_automation("Export leads")
     assert result.recovered
@@ -117,7 +122,7 @@ def test_faults_are_retried_and_lost_trigger_answers_start_one_run(axiom_emulato
 @pytest.mark.axiom_scenario(SCENARIO)
 def test_lost_trigger_answer_as_a_502_then_retry_starts_one_run(axiom_emulator):
     axiom_emulator.set_faults("trigger", sequence=[{"status": 502}, {"lost_response": 502}])
-    with fast_hook() as hook:
+    with fast_hook(axiom_emulator) as hook:
         result = hook.trigger_automation("Export leads")
     # attempt 1: a 502 before processing (no run) -> checked, re-sent; attempt 2: run started, answer lost
     assert result.recovered
@@ -166,6 +171,6 @@ def test_run_id_is_used_when_the_api_gives_one(axiom_emulator):
 
 @pytest.mark.axiom_scenario({**SCENARIO, "faults": {"run-reports": {"sequence": [{"status": 503}] * 10}}})
 def test_server_errors_exhaust_retries(axiom_emulator):
-    with fast_hook(max_retries=2) as hook, pytest.raises(AxiomServerError):
+    with fast_hook(axiom_emulator, max_retries=2) as hook, pytest.raises(AxiomServerError):
         hook.get_run_reports()
     assert len(axiom_emulator.requests("run-reports")) == 3
