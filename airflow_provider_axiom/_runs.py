@@ -354,9 +354,12 @@ def _match_name(
             closed.append(True)
             continue
         if ref.kind == "first_since":  # a sensor: the first run since, whoever started it; it claims nothing
-            since = [i for i, r in enumerate(mine) if r.created_at >= ref.not_before]
-            first = min((mine[i].created_at for i in since), default=None)
-            cands = [i for i in since if first is not None and _same_second(mine[i].created_at, first)]
+            first = first_run_since(mine, ref.automation_name, ref.not_before)
+            cands = [
+                i
+                for i, r in enumerate(mine)
+                if first is not None and r.created_at >= ref.not_before and _same_second(r.created_at, first.created_at)
+            ]
         else:
             cands = [i for i, r in enumerate(mine) if ref.contains(r.created_at) and free(i)]
         candidates.append(cands)
