@@ -68,17 +68,17 @@ AIRFLOWS: dict[str, tuple[str, tuple[str, ...], str]] = {
 DEFAULT_AIRFLOW = "3.3"
 OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.split(".")))
 
-#: The suite's parts, by pytest marker (pyproject.toml): name -> pytest arguments.
-LEGS: dict[str, tuple[str, ...]] = {
+#: The suite's parts, by pytest marker (pyproject.toml): name -> the marker expression that selects it.
+LEGS: dict[str, str] = {
     # no Airflow process at all: `dev.py test` (in two processes at once, see UNIT_SHARDS)
-    "unit": ("tests", "-m", "not e2e and not airflow_db"),
+    "unit": "not e2e and not airflow_db",
     # `airflow dags test` and the airflow CLI against a migrated DB: each run is a process of about
-    # 25 s of CPU, so they run with the e2e tests
-    "dags": ("tests", "-m", "airflow_db"),
+    # 25 s of CPU, so they run with the e2e tests (in three processes at once, see DAGS_SHARDS)
+    "dags": "airflow_db",
     # a real Airflow's components in subprocesses; the browser test skips without Chromium
-    "e2e": ("tests", "-m", "e2e and not soak"),
+    "e2e": "e2e and not soak",
     # the soak and the shared key: minutes of load each, nothing version-specific beyond `e2e`
-    "soak": ("tests", "-m", "soak"),
+    "soak": "soak",
 }
 DEFAULT_LEGS = ("unit", "dags", "e2e")
 E2E_LEGS = ("dags", "e2e", "soak")
@@ -93,17 +93,17 @@ _SHARD_A = (
     "tests/test_dag_test_recipe.py",
 )
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
-    (*_SHARD_A, "-m", "not e2e and not airflow_db"),
-    ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", "not e2e and not airflow_db"),
+    (*_SHARD_A, "-m", LEGS["unit"]),
+    ("tests", *(f"--ignore={path}" for path in _SHARD_A), "-m", LEGS["unit"]),
 )
 #: The dags leg in three pytest processes at once, each with its own metadata DB: an `airflow dags
 #: test` process spends much of its time waiting for the emulator's runs and for backoff, so three
 #: share 2 cores well (one process: 12.5 minutes; these three: about 5).
 _BURSTS = "tests/test_transient_bursts.py"
 DAGS_SHARDS: tuple[tuple[str, ...], ...] = (
-    (_BURSTS, "-m", "airflow_db", "-k", "test_a_burst"),
-    (_BURSTS, "-m", "airflow_db", "-k", "not test_a_burst"),
-    ("tests", f"--ignore={_BURSTS}", "-m", "airflow_db"),
+    (_BURSTS, "-m", LEGS["dags"], "-k", "test_a_burst"),
+    (_BURSTS, "-m", LEGS["dags"], "-k", "not test_a_burst"),
+    ("tests", f"--ignore={_BURSTS}", "-m", LEGS["dags"]),
 )
 #: Legs that run as shards; the others are one pytest process.
 SHARDED_LEGS = {"unit": UNIT_SHARDS, "dags": DAGS_SHARDS}
@@ -374,7 +374,7 @@ def run_leg(python: Path, leg: str, pytest_args: list[str]) -> int:
         pytest_args = ["--durations=10", *pytest_args]
     if leg in SHARDED_LEGS:
         return pytest_shards(python, SHARDED_LEGS[leg], pytest_args)
-    return sh(python, "-m", "pytest", *LEGS[leg], *pytest_args)
+    return sh(python, "-m", "pytest", "tests", "-m", LEGS[leg], *pytest_args)
 
 
 def timed(name: str, run: Callable[[], int]) -> int:
