@@ -50,7 +50,9 @@ def example_axiom_fan_out():
         retry_delay=timedelta(minutes=1),
     ).expand(data=inputs())
 
-    @task
+    # One XCom for the whole dict: a `dict` return type would otherwise push each key as its own
+    # XCom, and these keys (URLs) hold slashes that Airflow 3.0's XCom API cannot take.
+    @task(multiple_outputs=False)
     def collect(results: list[dict]) -> dict[str, list[list[str]]]:
         """Each mapped task's result, keyed by the URL it was given (the run echoes its input)."""
         rows = {}
