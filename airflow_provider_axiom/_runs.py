@@ -64,8 +64,9 @@ RefKind = Literal["trigger", "queued", "first_since"]
 _KINDS: dict[str, RefKind] = {"trigger": "trigger", "queued": "queued", "first_since": "first_since"}
 WatchState = Literal["waiting", "running", "success", "failure", "conflict", "unknown"]
 #: Why a result has no rows: a newer run of the name hides this one's, the run could not be told
-#: apart from others, the run failed, or the rows were not asked for.
-DataUnavailable = Literal["superseded", "ambiguous_run", "not_requested", "run_failed"]
+#: apart from others, the run failed, the rows were not asked for, or (an asset watcher's event
+#: only; a task fails instead) the API's errors kept them from being read.
+DataUnavailable = Literal["superseded", "ambiguous_run", "not_requested", "run_failed", "unreadable"]
 
 
 def is_over(state: str | None) -> bool:
@@ -458,13 +459,18 @@ def rows_unavailable(ref: RunRef, obs: RunObservation) -> DataUnavailable | None
     return None
 
 
+def same_outcome(run: RunData, state: str) -> bool:
+    """Whether ``/run-data``'s answer can describe a run that ended in ``state`` (it answers for the latest run)."""
+    if run.status.strip().lower() == "finished":
+        return is_over(state)  # an older surface answers "Finished" for both outcomes
+    return run_state(run.status) == state
+
+
 def output_of(ref: RunRef, obs: RunObservation, run: RunData) -> dict[str, Any] | None:
     """``run``'s rows if ``/run-data`` still describes this run (read by id, or the same outcome), else None."""
     if ref.run_id is not None:
         return run.data
-    if run.status.strip().lower() == "finished" and obs.terminal:
-        return run.data  # an older surface answers "Finished" for both outcomes
-    if run_state(run.status) != obs.state:
+    if not same_outcome(run, obs.state):
         log.warning(
             "axiom.ai: /run-data for %r says %r while this run is %r: another run is now the latest, "
             "so this run's output is not available",
@@ -481,4 +487,9 @@ def still_newest(ref: RunRef, reports: Sequence[RunReport]) -> bool:
     if ref.run_id is not None:
         return True
     assert ref.created_at is not None
-    return _newest(ref.created_at, [r for r in reports if r.task_name == ref.automation_name])
+    return newest_of_name(ref.automation_name, ref.created_at, reports)
+
+
+def newest_of_name(name: str, created_at: DateTime, reports: Sequence[RunReport]) -> bool:
+    """Whether ``reports`` show no run of ``name`` created after ``created_at``'s second."""
+    return _newest(created_at, [r for r in reports if r.task_name == name])

@@ -54,6 +54,9 @@ def example_axiom_load_scraped_prices():
         loaded = []
         for event in (triggering_asset_events or {}).get(scraped_prices, []):
             run = event.extra.get("payload") or {}
+            if run.get("data_unavailable"):  # e.g. "superseded": a newer run of the name hid its rows
+                print(f"{run.get('run_key')}: no rows in the event ({run['data_unavailable']}), skipped")
+                continue
             tables = run.get("data") or {}
             rows = sum(max(len(table) - 1, 0) for table in tables.values())  # minus the header row
             print(f"{run.get('run_key')}: {run.get('outcome')}, {rows} rows: {run.get('description')}")

@@ -214,18 +214,19 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     started: list[dict[str, Any]] = []
+    # runs far apart (many ticks): each is still the newest of its name when its rows are read
     actions = {
         3: lambda: started.append(emu.start_run("Scrape product prices")),
-        40: lambda: started.append(emu.start_run("Scrape product prices", outcome="Failure")),
-        80: lambda: started.append(emu.start_run("Scrape product prices", output={"prices": [["other"]]})),
-        81: lambda: started.append(emu.start_run("Export leads")),
+        100: lambda: started.append(emu.start_run("Scrape product prices", outcome="Failure")),
+        200: lambda: started.append(emu.start_run("Scrape product prices", output={"prices": [["other"]]})),
+        201: lambda: started.append(emu.start_run("Export leads")),
     }
     plain, with_failures, with_rows = (
         watcher(time),
         watcher(time, outcomes=["success", "failure"]),
         watcher(time, read_output=True),
     )
-    events = asyncio.run(Script(time, actions).run([plain, with_failures, with_rows], until=180))
+    events = asyncio.run(Script(time, actions).run([plain, with_failures, with_rows], until=300))
     ours = [r for r in started if r["name"] == "Scrape product prices"]
     key = lambda run: run_key(run["name"], pendulum.parse(run["created_at"]))  # noqa: E731
     assert [e["run_key"] for e in events[0]] == [key(ours[0]), key(ours[2])]
@@ -236,8 +237,81 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
     assert first["automation_name"] == "Scrape product prices" and first["outcome"] == "Success"
     assert pendulum.parse(first["finished_at"]) - pendulum.parse(first["started_at"]) == pendulum.duration(seconds=20)
     assert [e["data"] for e in events[2]] == [{"prices": ROWS}, {"prices": [["other"]]}]
+    assert [e["data_unavailable"] for e in events[2]] == [None, None]
     assert len(emu.requests("run-data")) == 2  # rows only for the watcher that asked, once per run
     assert "data" not in events[1][0]
+
+
+def read_output_watcher(time: EmulatedTime, before_read: Callable[[], Any] | None = None) -> AxiomRunFinishedTrigger:
+    """A ``read_output`` watcher whose every ``/run-data`` call first does ``before_read``."""
+    trigger = watcher(time, read_output=True)
+    hook = trigger.hook
+    read = hook.aget_run_data
+
+    async def aget_run_data(name: str, *args: Any, **kwargs: Any) -> Any:
+        if before_read is not None:
+            before_read()
+        return await read(name, *args, **kwargs)
+
+    hook.aget_run_data = aget_run_data  # type: ignore[method-assign]
+    return trigger
+
+
+def test_rows_are_kept_only_if_a_later_read_still_shows_the_run_newest(axiom_emulator):
+    """A newer run of the name starts and succeeds between the newest check and the /run-data answer:
+    /run-data then describes it (same outcome, other rows), and only the read after shows it."""
+    time = EmulatedTime(axiom_emulator)
+    emu = axiom_emulator
+    started: list[dict[str, Any]] = []
+
+    def newer_run_slips_in() -> None:
+        if len(started) == 1:
+            started.append(emu.start_run("Scrape product prices", duration=1, output={"prices": [["other"]]}))
+            time.sleep(2)  # it has ended by the time /run-data answers
+
+    events = asyncio.run(
+        Script(time, {3: lambda: started.append(emu.start_run("Scrape product prices"))}).run(
+            [read_output_watcher(time, newer_run_slips_in)], until=120
+        )
+    )
+    key = lambda run: run_key(run["name"], pendulum.parse(run["created_at"]))  # noqa: E731
+    assert [e["run_key"] for e in events[0]] == [key(r) for r in started]
+    first, second = events[0]
+    assert first["data"] is None and first["data_unavailable"] == "superseded"  # never the newer run's rows
+    assert second["data"] == {"prices": [["other"]]} and second["data_unavailable"] is None
+
+
+def test_a_failed_output_read_is_tried_again_at_the_next_tick(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    emu = axiom_emulator
+    emu.set_faults("run-data", sequence=[{"status": 503}] * 6 + ["ok"])  # one whole hook call (5 retries)
+    events = asyncio.run(
+        Script(time, {3: lambda: emu.start_run("Scrape product prices")}).run([read_output_watcher(time)], until=300)
+    )
+    assert [(e["data"], e["data_unavailable"]) for e in events[0]] == [({"prices": ROWS}, None)]
+    assert len(emu.requests("run-data")) == 7
+
+
+def test_output_that_stays_unreadable_fires_with_the_reason(axiom_emulator, caplog):
+    time = EmulatedTime(axiom_emulator)
+    emu = axiom_emulator
+    emu.set_faults("run-data", sequence=[{"status": 503}] * 1000)
+    events = asyncio.run(
+        Script(time, {3: lambda: emu.start_run("Scrape product prices")}).run([read_output_watcher(time)], until=300)
+    )
+    assert [(e["status"], e["data"], e["data_unavailable"]) for e in events[0]] == [("success", None, "unreadable")]
+    assert "data_unavailable='unreadable'" in caplog.text
+
+
+def test_a_failed_run_fires_without_reading_output(axiom_emulator):
+    time = EmulatedTime(axiom_emulator)
+    emu = axiom_emulator
+    trigger = read_output_watcher(time)
+    trigger.outcomes = ["failure"]
+    actions = {3: lambda: emu.start_run("Scrape product prices", outcome="Failure")}
+    events = asyncio.run(Script(time, actions).run([trigger], until=90))
+    assert [(e["status"], e["data"], e["data_unavailable"]) for e in events[0]] == [("failure", None, "run_failed")]
+    assert emu.requests("run-data") == []
 
 
 def test_20_watchers_and_100_waiting_runs_share_one_reports_call_per_tick(axiom_emulator):

@@ -117,8 +117,9 @@ class ReportListener(Protocol):
     def reach(self) -> DateTime | None:
         """The oldest ``created_at`` the read must reach back to (None: the latest reports will do)."""
 
-    def on_reports(self, reports: list[RunReport], complete: bool) -> None:
-        """One tick's reports, newest first; ``complete``: the read reaches back past :meth:`reach`."""
+    def on_reports(self, reports: list[RunReport], complete: bool, sent: float) -> None:
+        """One tick's reports, newest first; ``complete``: the read reaches back past :meth:`reach`;
+        ``sent``: when the read was sent (the clock's ``monotonic``)."""
 
     def on_error(self, error: BaseException) -> None:
         """The tick's read failed (an ``AxiomError``), or the poller died (anything else)."""
@@ -185,7 +186,7 @@ class KeyPoller:
         reaches = [r for r in (listener.reach() for listener in self.listeners) if r is not None]
         return min(reaches, default=None)
 
-    def _notify(self, reports: list[RunReport] | None, error: BaseException | None = None) -> None:
+    def _notify(self, reports: list[RunReport] | None, error: BaseException | None = None, sent: float = 0.0) -> None:
         full = reports is not None and len(reports) >= self.window
         oldest = min((r.created_at for r in reports or ()), default=None)
         for listener in list(self.listeners):
@@ -193,7 +194,7 @@ class KeyPoller:
                 listener.on_error(error or RuntimeError("no reports"))
                 continue
             reach = listener.reach()
-            listener.on_reports(reports, not full or oldest is None or reach is None or oldest < reach)
+            listener.on_reports(reports, not full or oldest is None or reach is None or oldest < reach, sent)
 
     def rules(self) -> Rules:
         settings = self.hook.settings_if_resolved()
@@ -310,7 +311,7 @@ class KeyPoller:
                 if waiter.phase != "reading":
                     waiter.failed(err, "a look at run reports")
             return
-        self._notify(reports)
+        self._notify(reports, sent=sent)
         full = len(reports) >= self.window
         oldest = min((r.created_at for r in reports), default=None)
         reach = self._listener_reach()  # a listener (asset watcher) may need older reports too

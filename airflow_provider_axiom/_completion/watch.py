@@ -37,6 +37,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW
 from airflow_provider_axiom._protocol import closest_names, iso, parse_timestamp, run_state
+from airflow_provider_axiom._runs import DataUnavailable, newest_of_name, same_outcome
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 from airflow_provider_axiom.results import RunReport
 
@@ -54,6 +55,8 @@ WATERMARK_LAG = timedelta(seconds=60)
 SAVE_EVERY = timedelta(minutes=1)
 #: Transient read failures in a row after which the log says so again (they never end a watcher).
 WARN_EVERY = 10
+#: Ticks a run's output may take: ``/run-data`` failing transiently, then the read that confirms it.
+READ_TICKS = 5
 
 
 def run_key(name: str, started_at: DateTime) -> str:
@@ -134,8 +137,14 @@ class WatchState:
         return cls(watermark, dict(raw.get("fired") or {}), dict(raw.get("open") or {}))
 
 
-def payload(report: RunReport, data: Any = None, *, with_data: bool = False) -> dict[str, Any]:
-    """The event payload (the asset event's ``extra["payload"]``) for a finished run."""
+def payload(
+    report: RunReport, data: Any = None, *, with_data: bool = False, unavailable: DataUnavailable | None = None
+) -> dict[str, Any]:
+    """The event payload (the asset event's ``extra["payload"]``) for a finished run.
+
+    With ``with_data``: ``data`` (the run's output, or None) and ``data_unavailable`` (None when
+    ``data`` is the run's output, else why not).
+    """
     body: dict[str, Any] = {
         "run_key": run_key(report.task_name, report.created_at),
         "automation_name": report.task_name,
@@ -147,6 +156,7 @@ def payload(report: RunReport, data: Any = None, *, with_data: bool = False) -> 
     }
     if with_data:
         body["data"] = data
+        body["data_unavailable"] = unavailable
     return body
 
 
@@ -179,25 +189,33 @@ class RunWatch:
         self._ready: asyncio.Queue[list[RunReport] | BaseException] = asyncio.Queue()
         self._failures = 0
         self._saved_at: DateTime | None = None
-        self._newest: dict[str, DateTime] = {}  # the latest start seen per name: whose output /run-data has
+        self._latest: tuple[float, list[RunReport]] = (float("-inf"), [])  # the last read: when sent, what it said
+        self._delivered = asyncio.Event()  # set (and replaced) at every tick, read or failed
+        self._reading: DateTime | None = None  # the start of the run whose output is being read
 
     # -- the listener interface of KeyPoller
     def reach(self) -> DateTime | None:
-        return self.state.reach() if self.state else None
+        if self.state is None:
+            return None
+        reach = self.state.reach()
+        return reach if self._reading is None else min(reach, self._reading)
 
-    def on_reports(self, reports: list[RunReport], complete: bool) -> None:
+    def on_reports(self, reports: list[RunReport], complete: bool, sent: float) -> None:
         assert self.state is not None
         if self._failures:
             log.info("axiom.ai: run reports readable again after %d failed reads", self._failures)
         self._failures = 0
-        for report in reports:
-            if report.task_name in self.names:
-                newest = self._newest.get(report.task_name)
-                self._newest[report.task_name] = max(newest or report.created_at, report.created_at)
+        self._latest = (sent, reports)
         fire = self.state.select(reports, self.names, self.outcomes, now=self.clock.now(), complete=complete)
         self._ready.put_nowait(fire)
+        self._tick()
+
+    def _tick(self) -> None:
+        self._delivered.set()
+        self._delivered = asyncio.Event()
 
     def on_error(self, error: BaseException) -> None:
+        self._tick()
         if isinstance(error, AxiomError) and error.retryable:
             self._failures += 1
             if self._failures == 1 or self._failures % WARN_EVERY == 0:
@@ -257,28 +275,51 @@ class RunWatch:
             log.warning("axiom.ai: the watcher's state could not be saved (%r); a restart may miss runs", err)
 
     async def event_payload(self, report: RunReport, hook: AxiomHook, read: bool) -> dict[str, Any]:
-        """The payload for a run; with ``read``, its output rows while it is still the newest of its name.
-
-        ``/run-data`` answers for the latest run of a name only, so the rows are taken only when no
-        newer run of the name was seen and ``/run-data`` reports the same outcome; else ``data`` is None.
-        """
+        """The payload for a run; with ``read``, its output rows when they are provably its own."""
         if not read:
             return payload(report)
-        data = None
-        if run_state(report.status) == "success" and self._is_newest(report):
-            try:
-                run = await hook.aget_run_data(report.task_name)
-            except AxiomError as err:
-                log.warning(
-                    "axiom.ai: the output of %s could not be read: %s",
-                    run_key(report.task_name, report.created_at),
-                    err,
-                )
-            else:
-                if run_state(run.status) == "success" or run.status.strip().lower() == "finished":
-                    data = run.data
-        return payload(report, data, with_data=True)
+        if run_state(report.status) != "success":
+            return payload(report, None, with_data=True, unavailable="run_failed")
+        self._reading = report.created_at
+        try:
+            data, why = await self._rows(report, hook)
+        finally:
+            self._reading = None
+        if why is not None:
+            log.warning(
+                "axiom.ai: the output of %s is not in the event: data is None (data_unavailable=%r)",
+                run_key(report.task_name, report.created_at),
+                why,
+            )
+        return payload(report, data, with_data=True, unavailable=why)
 
-    def _is_newest(self, report: RunReport) -> bool:
-        newest = self._newest.get(report.task_name)
-        return newest is None or report.created_at >= newest
+    async def _rows(self, report: RunReport, hook: AxiomHook) -> tuple[Any, DataUnavailable | None]:
+        """The run's rows, by the rule the waiting tasks follow (``_runs``).
+
+        ``/run-data`` answers for the latest run of a name, so the rows are read only while the run
+        is the newest of its name, and kept only if a read of the reports sent after the answer
+        still lists it as the newest. Transient failures are tried again at the next tick.
+        """
+        name, started = report.task_name, report.created_at
+        for attempt in range(1, READ_TICKS + 1):
+            if not newest_of_name(name, started, self._latest[1]):
+                return None, "superseded"
+            try:
+                run = await hook.aget_run_data(name)
+            except AxiomError as err:
+                log.warning("axiom.ai: reading the output of %s failed (%d/%d): %s", name, attempt, READ_TICKS, err)
+                if not err.retryable:
+                    return None, "unreadable"
+                await self._delivered.wait()
+                continue
+            if not same_outcome(run, "success"):
+                return None, "superseded"  # /run-data already describes a newer run
+            answered = self.clock.monotonic()
+            for _ in range(READ_TICKS):
+                await self._delivered.wait()
+                sent, reports = self._latest
+                if sent < answered or not any(r.task_name == name and r.created_at == started for r in reports):
+                    continue  # not yet a read sent after the answer that reaches back to the run
+                return (run.data, None) if newest_of_name(name, started, reports) else (None, "superseded")
+            return None, "unreadable"
+        return None, "unreadable"
