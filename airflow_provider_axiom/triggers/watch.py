@@ -96,10 +96,11 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
             try:
                 while True:
                     batch = await watch.next_batch()
-                    # saved before the events: a crash in between loses them, never fires one twice
+                    bodies = [await watch.event_payload(report, hook, self.read_output) for report in batch]
+                    # saved once the rows are read, just before the events: a crash in between loses
+                    # them, never fires one twice
                     await watch.save(fired=bool(batch))
-                    for report in batch:
-                        body = await watch.event_payload(report, hook, self.read_output)
+                    for body in bodies:
                         log.info("axiom.ai: run %s ended %s: firing", body["run_key"], body["outcome"])
                         yield TriggerEvent(body)
             finally:
