@@ -245,9 +245,11 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
     assert "data" not in events[1][0]
 
 
-def read_output_watcher(time: EmulatedTime, before_read: Callable[[], Any] | None = None) -> AxiomRunFinishedTrigger:
+def read_output_watcher(
+    time: EmulatedTime, before_read: Callable[[], Any] | None = None, **kwargs: Any
+) -> AxiomRunFinishedTrigger:
     """A ``read_output`` watcher whose every ``/run-data`` call first does ``before_read``."""
-    trigger = watcher(time, read_output=True)
+    trigger = watcher(time, read_output=True, **kwargs)
     hook = trigger.hook
     read = hook.aget_run_data
 
@@ -311,8 +313,7 @@ def test_output_that_stays_unreadable_fires_with_the_reason(axiom_emulator, capl
 def test_a_failed_run_fires_without_reading_output(axiom_emulator):
     time = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
-    trigger = read_output_watcher(time)
-    trigger.outcomes = ["failure"]
+    trigger = read_output_watcher(time, outcomes="failure")
     actions = {3: lambda: emu.start_run("Scrape product prices", outcome="Failure")}
     events = asyncio.run(Script(time, actions).run([trigger], until=90))
     assert [(e["status"], e["data"], e["data_unavailable"]) for e in events[0]] == [("failure", None, "run_failed")]

@@ -16,10 +16,11 @@ start of any run seen running (``open``) until it ends, up to the poller's wides
 **Restarts.** The state is saved *before* the events are handed to the triggerer (and after their
 rows are read), so a crash between the two loses an event rather than firing a run twice. Where it
 is saved: Airflow 3.3+ gives an event trigger an asset state store, which outlives the triggerer;
-there a restart or a move resumes from the saved watermark and fires what ended while nobody watched (as far back as one
-read of the latest reports reaches). Below 3.3 the state lives in the triggerer's memory only: a
-trigger re-created in the same process resumes it, but a new triggerer process starts a new
-watermark, so a run that ended while no triggerer ran is not fired (and none is fired twice).
+there a restart or a move resumes from the saved watermark and fires what ended while nobody
+watched (as far back as one read of the latest reports reaches). Below 3.3 the state lives in the
+triggerer's memory only: a trigger re-created in the same process resumes it, but a new triggerer
+process starts a new watermark, so a run that ended while no triggerer ran is not fired (and none
+is fired twice).
 """
 
 from __future__ import annotations
