@@ -31,7 +31,7 @@ when pyproject.toml or the Airflow pins below have changed. The matrix venvs liv
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
 import glob
 import hashlib
 import json
@@ -81,7 +81,6 @@ LEGS: dict[str, str] = {
     "soak": "soak",
 }
 DEFAULT_LEGS = ("unit", "dags", "e2e")
-E2E_LEGS = ("dags", "e2e", "soak")
 #: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
 #: hypothesis search, and the rest.
 _SHARD_A = (
@@ -107,6 +106,34 @@ DAGS_SHARDS: tuple[tuple[str, ...], ...] = (
 )
 #: Legs that run as shards; the others are one pytest process.
 SHARDED_LEGS = {"unit": UNIT_SHARDS, "dags": DAGS_SHARDS}
+
+#: `dev.py e2e`: every test that runs Airflow itself, as pytest processes run a few at a time, longest
+#: first (a real Airflow mostly waits: for its runs, its ticks, real backoff). Each e2e process starts
+#: the Airflows its modules ask for; the last one runs every module not named before it, so a new
+#: module is never left out, with the modules that share one Airflow (``airflow_e2e``).
+_E2E_ALONE = {
+    "soak": "tests/e2e/test_soak.py",
+    "fan-out": "tests/e2e/test_fan_out.py",
+    "asset watcher": "tests/e2e/test_asset_watcher.py",
+    "shared key": "tests/e2e/test_shared_key.py",
+}
+E2E_JOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("e2e: soak", (_E2E_ALONE["soak"],)),
+    ("e2e: fan-out", (_E2E_ALONE["fan-out"],)),
+    *((f"dags: {i + 1} of {len(DAGS_SHARDS)}", shard) for i, shard in enumerate(DAGS_SHARDS)),
+    ("e2e: asset watcher", (_E2E_ALONE["asset watcher"],)),
+    ("e2e: shared key", (_E2E_ALONE["shared key"],)),
+    ("e2e: triggerer, metrics, UI", ("tests/e2e", *(f"--ignore={m}" for m in _E2E_ALONE.values()), "-m", "e2e")),
+)
+#: What `dev.py e2e --with-oldest` also runs on the oldest Airflow, in one process: what differs
+#: between minors (the triggerer's cancel and restart, trigger-side metrics, the connection form, asset
+#: watchers without the asset state store). The fan-out, the soak, the shared key and the `dags test`
+#: runs exercise the provider's own code, the same on every minor (`dev.py matrix` runs them anywhere).
+OLDEST_E2E = ("tests/e2e", *(f"--ignore={_E2E_ALONE[m]}" for m in ("soak", "fan-out", "shared key")), "-m", "e2e")
+#: At most this many test processes at once, and a new one only this long after the last started:
+#: each Airflow takes both cores for 20 to 40 s to start.
+E2E_AT_ONCE = 3
+E2E_START_GAP = 30.0
 
 
 def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
@@ -140,15 +167,29 @@ def ensure_uv() -> None:
 
 
 def install(venv: Path, requirements: list[str], *, editable: bool = True) -> None:
-    """Install the project with its dev extras plus ``requirements`` into ``venv``, unless already done."""
+    """Install the project with its dev extras plus ``requirements`` into ``venv``, unless already done.
+
+    The installed files are compiled to bytecode once, here: uv does not do it by default, and where
+    ``PYTHONDONTWRITEBYTECODE`` is set no process ever caches it, so every Airflow process (each
+    component, ``airflow dags test``, a fresh interpreter in a test) would compile Airflow again:
+    about 4 s of CPU more per process (an ``import airflow.models``: 7 s instead of 3).
+    """
     stamp = venv / ".installed"
-    wanted = _fingerprint(*requirements, str(editable))
+    wanted = _fingerprint(*requirements, str(editable), "compiled")
     if stamp.exists() and stamp.read_text().strip() == wanted:
         return
     project = ("-e", ".[dev]") if editable else (".[dev]",)
-    if sh(UV, "pip", "install", "--python", venv / BIN_DIR / "python", "--quiet", *project, *requirements) != 0:
+    python = venv / BIN_DIR / "python"
+    if sh(UV, "pip", "install", "--python", python, "--quiet", *project, *requirements) != 0:
         sys.exit(f"dev.py: installing into {venv.relative_to(ROOT)} failed")
+    # A few files in site-packages are not meant to compile (templates): compile_dir's result is ignored.
+    sh(python, "-c", _COMPILE_SITE_PACKAGES)
     stamp.write_text(wanted + "\n")
+
+
+_COMPILE_SITE_PACKAGES = (
+    "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
+)
 
 
 def ensure_venv() -> None:
@@ -410,12 +451,65 @@ def test(args: list[str]) -> int:
     return timed("test", lambda: lint() or typecheck() or pytest_shards(BIN / "python", UNIT_SHARDS, args))
 
 
+@dataclasses.dataclass
+class Job:
+    """One command of a parallel run, with its outcome once it ended."""
+
+    name: str
+    cmd: list[str]
+    elapsed: float = 0.0
+    rc: int | None = None
+
+
+def run_jobs(jobs: list[Job], at_once: int, gap: float) -> int:
+    """Run ``jobs`` in order, ``at_once`` at a time and ``gap`` seconds apart; print each one's output as it ends."""
+    pending = list(jobs)
+    running: list[tuple[Job, subprocess.Popen[bytes], Any, float]] = []
+    last_start = -gap
+    with contextlib.ExitStack() as stack:
+        while pending or running:
+            if pending and len(running) < at_once and time.monotonic() - last_start >= gap:
+                job = pending.pop(0)
+                out = stack.enter_context(tempfile.TemporaryFile())
+                print(f"=== {job.name}: started ({' '.join(job.cmd[1:])})", flush=True)
+                proc = subprocess.Popen(job.cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                last_start = time.monotonic()
+                running.append((job, proc, out, last_start))
+            for entry in [e for e in running if e[1].poll() is not None]:
+                running.remove(entry)
+                job, proc, out, started = entry
+                job.rc, job.elapsed = proc.returncode, time.monotonic() - started
+                out.seek(0)
+                sys.stdout.buffer.write(out.read())
+                outcome = "passed" if job.rc == 0 else f"FAILED (exit {job.rc})"
+                print(f"=== {job.name}: {outcome} in {fmt(job.elapsed)}", flush=True)
+            time.sleep(0.5)
+    print("\n=== summary")
+    for job in jobs:
+        print(f"  {job.name:<40} {'ok    ' if job.rc == 0 else 'FAILED'} {fmt(job.elapsed):>9}")
+    return next((job.rc or 1 for job in jobs if job.rc), 0)
+
+
 def e2e(args: list[str]) -> int:
-    """Every test that runs Airflow itself, in three timed legs (one pytest run when given arguments)."""
+    """Every test that runs Airflow itself, as E2E_JOBS a few at a time (one pytest run when given arguments)."""
+    with_oldest = "--with-oldest" in args
+    args = [a for a in args if a != "--with-oldest"]
     if args:
         return timed("e2e", lambda: unit("tests", "-m", "airflow_db or e2e", *args))
-    results = [timed(f"e2e: {leg} leg", functools.partial(run_leg, BIN / "python", leg, [])) for leg in E2E_LEGS]
-    return next((rc for rc in results if rc), 0)
+    python = str(BIN / "python")
+    jobs = [Job(name, [python, "-m", "pytest", *paths, "--durations=5"]) for name, paths in E2E_JOBS]
+    if with_oldest:
+        oldest = matrix_venv(OLDEST_AIRFLOW, AIRFLOWS[OLDEST_AIRFLOW][2]) / BIN_DIR / "python"
+        release = AIRFLOWS[OLDEST_AIRFLOW][0]
+        jobs.insert(2, Job(f"Airflow {release}: e2e", [str(oldest), "-m", "pytest", *OLDEST_E2E, "--durations=5"]))
+    return timed("e2e", lambda: run_jobs(jobs, E2E_AT_ONCE, E2E_START_GAP))
+
+
+def venvs(args: list[str]) -> int:
+    """.venv (done by main) and the matrix venvs of ``args`` (e.g. ``3.0 3.1-py3.13``), one after another."""
+    for minor, python in (parse_leg_spec(a) for a in args):
+        matrix_venv(minor, python)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -424,6 +518,7 @@ def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("help", [])
     commands = {
         "venv": lambda: 0,
+        "venvs": lambda: venvs(args),
         "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
         "test": lambda: test(args),
         "e2e": lambda: e2e(args),

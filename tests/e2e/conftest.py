@@ -15,7 +15,8 @@ The components are started separately, each in its own session (process group), 
 alone can be restarted; every component's output goes to ``<home>/<component>.log``. Nothing of the
 in-process test setup (``tests/conftest.py``) leaks into it: every ``AIRFLOW*`` variable is dropped
 from the environment the components get, and set anew. ``airflow_e2e`` is the Airflow of
-``dags/e2e_axiom_dags.py`` with ``SCENARIO``.
+``dags/e2e_axiom_dags.py`` with ``SCENARIO``, one per test process (session-scoped), shared by the
+modules that ask for it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -39,6 +41,7 @@ import httpx
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.statsd_listener import StatsdListener
 
 E2E_DIR = Path(__file__).resolve().parent
 DAGS_DIR = E2E_DIR / "dags"
@@ -71,10 +74,13 @@ SCENARIO: dict[str, Any] = {
 }
 
 #: Seconds to wait for one thing (a component to come up, a state to be reached). Bounded everywhere.
-STARTUP_TIMEOUT = 90.0
+STARTUP_TIMEOUT = 180.0
 STOP_GRACE = 15.0
 
 T = TypeVar("T")
+
+#: The metadata DB as ``airflow db migrate`` left it, once per test process (see ``AirflowUnderTest.migrate``).
+_MIGRATED_DB: list[Path] = []
 
 
 def free_port() -> int:
@@ -215,6 +221,13 @@ class AirflowUnderTest:
         return [str(AIRFLOW_BIN), *args]
 
     def migrate(self) -> None:
+        """A migrated metadata DB: the first Airflow of a test process migrates it, the next ones copy it.
+
+        ``airflow db migrate`` takes about 10 s of one core; the migrated file holds nothing of its home.
+        """
+        if _MIGRATED_DB:
+            shutil.copyfile(_MIGRATED_DB[0], self.home / "airflow.db")
+            return
         with (self.home / "db-migrate.log").open("wb") as out:
             result = subprocess.run(
                 [str(AIRFLOW_BIN), "db", "migrate"],
@@ -226,6 +239,9 @@ class AirflowUnderTest:
                 timeout=180,
             )
         assert result.returncode == 0, self.tail("db-migrate")
+        template = self.home.parent / f"{self.home.name}-migrated.db"
+        shutil.copyfile(self.home / "airflow.db", template)
+        _MIGRATED_DB.append(template)
 
     def start(self, component: str) -> None:
         self.starts[component] = self.starts.get(component, 0) + 1
@@ -432,13 +448,29 @@ def start_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         yield start
 
 
-@pytest.fixture(scope="module")
-def airflow_e2e(start_airflow: Callable[..., AirflowUnderTest]) -> AirflowUnderTest:
-    return start_airflow(
+@pytest.fixture(scope="session")
+def statsd() -> Iterator[StatsdListener]:
+    """The UDP listener that ``airflow_e2e``'s components send their metrics to."""
+    with StatsdListener() as listener:
+        yield listener
+
+
+@pytest.fixture(scope="session")
+def airflow_e2e(tmp_path_factory: pytest.TempPathFactory, statsd: StatsdListener) -> Iterator[AirflowUnderTest]:
+    """The Airflow of ``dags/e2e_axiom_dags.py`` with ``SCENARIO``, its metrics sent to ``statsd``.
+
+    One per test process, shared by the modules that need nothing else (the triggerer, metrics and
+    browser tests): each Airflow takes 35 to 50 s of both cores to start. Those tests run one at a
+    time and leave no task running.
+    """
+    with running_airflow(
+        tmp_path_factory.mktemp("airflow-e2e-home"),
         SCENARIO,
         dag_files=["e2e_axiom_dags.py"],
         dag_ids=["e2e_axiom_deferred_success", "e2e_axiom_mark_failed", "e2e_axiom_triggerer_restart"],
-    )
+        env=statsd.env(),
+    ) as af:
+        yield af
 
 
 @pytest.fixture(scope="module")
