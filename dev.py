@@ -90,6 +90,7 @@ _SHARD_A = (
     "tests/test_waiting.py",
     "tests/test_contract_check.py",
     "tests/test_dag_test_recipe.py",
+    "tests/test_metrics.py",
 )
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", LEGS["unit"]),
