@@ -5,16 +5,20 @@ Commands:
   test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
              Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
              default Airflow; its time is printed (2 to 3 minutes on 2 cores)
-  e2e        every test that runs Airflow itself, on the default Airflow, in three timed legs: dags
-             (`airflow dags test` runs and the airflow CLI), e2e (a real scheduler, dag-processor,
-             triggerer and api-server; the browser test included) and soak (the soak, the shared key).
-             Arguments make it one pytest run of them all, e.g. `e2e -m "e2e and not soak"`
+  e2e        every test that runs Airflow itself, on the default Airflow: the `airflow dags test`
+             runs and the airflow CLI (three processes), and the real scheduler, dag-processor,
+             triggerer and api-server tests (the soak, the fan-out, the asset watcher, the shared
+             key, and the triggerer, metrics and browser tests on one shared Airflow), in pytest
+             processes three at a time; each one's output and time are printed as it ends.
+             `--with-oldest` adds the e2e tests that differ between minors on the oldest Airflow.
+             Other arguments make it one pytest run of them all, e.g. `e2e -m "e2e and not soak"`
   lint       ruff check and ruff format --check
   typecheck  mypy
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
   venv       create or update .venv only
+  venvs      also the matrix venvs named, e.g. `venvs 3.0 3.1-py3.13` (CI makes them before its lanes)
   matrix     the suite on every supported Airflow minor, each in its own venv, in legs, each timed: unit
              (what `test` runs but lint), dags (-m airflow_db), e2e (-m "e2e and not soak"), soak
              (-m soak). `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
@@ -24,8 +28,9 @@ Commands:
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
 The first command creates .venv (the newest Airflow on the Python running dev.py) and installs the
-project with its dev extras (uv, from PyPI, makes that take seconds); later commands reinstall only
-when pyproject.toml or the Airflow pins below have changed. The matrix venvs live in .venvs/.
+project with its dev extras (uv, from PyPI, makes that take seconds) and compiles it to bytecode;
+later commands reinstall only when pyproject.toml or the Airflow pins below have changed. The matrix
+venvs live in .venvs/.
 """
 
 from __future__ import annotations
@@ -82,15 +87,13 @@ LEGS: dict[str, str] = {
 }
 DEFAULT_LEGS = ("unit", "dags", "e2e")
 #: The unit leg in two pytest processes at once (2 cores): the tests that start subprocesses or a
-#: hypothesis search, and the rest.
+#: hypothesis search, and the rest; balanced by time (about 85 s each on an idle machine).
 _SHARD_A = (
     "tests/emulator",
     "tests/test_provider.py",
     "tests/test_properties.py",
     "tests/test_waiting.py",
-    "tests/test_contract_check.py",
     "tests/test_dag_test_recipe.py",
-    "tests/test_metrics.py",
 )
 UNIT_SHARDS: tuple[tuple[str, ...], ...] = (
     (*_SHARD_A, "-m", LEGS["unit"]),
