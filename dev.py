@@ -121,9 +121,13 @@ _E2E_ALONE = {
     "asset watcher": "tests/e2e/test_asset_watcher.py",
     "shared key": "tests/e2e/test_shared_key.py",
 }
+#: The soak module in two processes (an Airflow each): the soak itself, and the burst, retry and
+#: timeout tests before it, which mostly wait out real backoff (12 minutes in one process).
+_SOAK_ITSELF = "test_soak_many_runs_through_faults_and_a_triggerer_restart"
 E2E_JOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("e2e: soak", (_E2E_ALONE["soak"],)),
+    ("e2e: soak", (_E2E_ALONE["soak"], "-k", _SOAK_ITSELF)),
     ("e2e: fan-out", (_E2E_ALONE["fan-out"],)),
+    ("e2e: bursts, retry, timeout", (_E2E_ALONE["soak"], "-k", f"not {_SOAK_ITSELF}")),
     *((f"dags: {i + 1} of {len(DAGS_SHARDS)}", shard) for i, shard in enumerate(DAGS_SHARDS)),
     ("e2e: asset watcher", (_E2E_ALONE["asset watcher"],)),
     ("e2e: shared key", (_E2E_ALONE["shared key"],)),
