@@ -4,7 +4,7 @@
 Commands:
   test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
              Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
-             default Airflow; its time is printed (2 to 3 minutes on 2 cores)
+             default Airflow; its time is printed (1.5 minutes on an idle 2-core machine)
   e2e        every test that runs Airflow itself, on the default Airflow: the `airflow dags test`
              runs and the airflow CLI (three processes), and the real scheduler, dag-processor,
              triggerer and api-server tests (the soak, the fan-out, the asset watcher, the shared

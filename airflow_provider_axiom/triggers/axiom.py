@@ -21,6 +21,11 @@ __all__ = ["EVENT_STATUSES", "AxiomRunTrigger"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait for Airflow's answer about the task's state in ``on_kill``. The triggerer's
+#: supervisor answers its first such question only after building its execution API client: 11 s
+#: on a loaded 2-core machine. The wait is shielded and the run healthy meanwhile, so it can be long.
+TASK_STATE_TIMEOUT = 30.0
+
 
 class AxiomRunTrigger(BaseTrigger):
     """Wait in the triggerer until the run identified by ``run`` ends.
@@ -146,7 +151,7 @@ class AxiomRunTrigger(BaseTrigger):
             from airflow.sdk.execution_time.comms import GetTaskStates
 
             request = GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-            answer = await asyncio.wait_for(task_runner.SUPERVISOR_COMMS.asend(request), timeout=10)
+            answer = await asyncio.wait_for(task_runner.SUPERVISOR_COMMS.asend(request), timeout=TASK_STATE_TIMEOUT)
             states = getattr(answer, "task_states", None) or {}
             found = [s for per_run in states.values() for s in (per_run or {}).values()]
         except Exception as err:  # an older Airflow, or no supervisor: unknown

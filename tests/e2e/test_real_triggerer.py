@@ -125,7 +125,8 @@ def test_marking_the_deferred_task_failed_stops_the_remote_run(airflow_e2e: Airf
         (run,) = emulator.started_runs(name)
         return run if run["stopped"] else None
 
-    remote = wait_for("the remote run to be stopped", stopped, timeout=45, on_timeout=airflow_e2e.diagnostics)
+    # Within the trigger's wait for the task's state (TASK_STATE_TIMEOUT), then the /stop call.
+    remote = wait_for("the remote run to be stopped", stopped, timeout=60, on_timeout=airflow_e2e.diagnostics)
     stops = emulator.requests("stop")[stops_before:]
     assert len(stops) == 1, stops
     assert stops[0]["status"] == 200
