@@ -121,6 +121,13 @@ _E2E_ALONE = {
     "asset watcher": "tests/e2e/test_asset_watcher.py",
     "shared key": "tests/e2e/test_shared_key.py",
 }
+
+
+def _e2e_but(*parts: str) -> tuple[str, ...]:
+    """Every e2e module but those of ``parts`` (keys of ``_E2E_ALONE``)."""
+    return ("tests/e2e", *(f"--ignore={_E2E_ALONE[part]}" for part in parts), "-m", "e2e")
+
+
 #: The soak module in two processes (an Airflow each): the soak itself, and the burst, retry and
 #: timeout tests before it, which mostly wait out real backoff (12 minutes in one process).
 _SOAK_ITSELF = "test_soak_many_runs_through_faults_and_a_triggerer_restart"
@@ -131,13 +138,13 @@ E2E_JOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     *((f"dags: {i + 1} of {len(DAGS_SHARDS)}", shard) for i, shard in enumerate(DAGS_SHARDS)),
     ("e2e: asset watcher", (_E2E_ALONE["asset watcher"],)),
     ("e2e: shared key", (_E2E_ALONE["shared key"],)),
-    ("e2e: triggerer, metrics, UI", ("tests/e2e", *(f"--ignore={m}" for m in _E2E_ALONE.values()), "-m", "e2e")),
+    ("e2e: triggerer, metrics, UI", _e2e_but(*_E2E_ALONE)),
 )
 #: What `dev.py e2e --with-oldest` also runs on the oldest Airflow, in one process: what differs
 #: between minors (the triggerer's cancel and restart, trigger-side metrics, the connection form, asset
 #: watchers without the asset state store). The fan-out, the soak, the shared key and the `dags test`
 #: runs exercise the provider's own code, the same on every minor (`dev.py matrix` runs them anywhere).
-OLDEST_E2E = ("tests/e2e", *(f"--ignore={_E2E_ALONE[m]}" for m in ("soak", "fan-out", "shared key")), "-m", "e2e")
+OLDEST_E2E = _e2e_but("soak", "fan-out", "shared key")
 #: At most this many test processes at once, and a new one only this long after the last started:
 #: each Airflow takes both cores for 20 to 40 s to start.
 E2E_AT_ONCE = 3
