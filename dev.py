@@ -23,14 +23,20 @@ Commands:
              (what `test` runs but lint), dags (-m airflow_db), e2e (-m "e2e and not soak"), soak
              (-m soak). `matrix 3.0 3.3` runs only those minors; `matrix 3.0-py3.12` picks the
              Python; `matrix 3.0 --legs unit,dags` only those legs (default: unit,dags,e2e).
-             Arguments after `--` go to pytest.
+             Arguments after `--` go to pytest. `matrix --newest [3.0 ...]` is the drift report
+             instead: each minor with the newest of every dependency (its caps lifted), what is
+             newer than its lock, its unit leg (or `--legs`), and which newer releases break it;
+             it only reports (CI never runs it)
+  lock       compile locks/airflow-<minor>-py<python>.txt, the exact sets every venv and CI
+             install, from locks/airflow-<minor>.in and pyproject.toml; `lock --upgrade` renews
+             every version (one command, one commit); `lock 3.0` only that minor
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
-The first command creates .venv (the newest Airflow on the Python running dev.py) and installs the
-project with its dev extras (uv, from PyPI, makes that take seconds) and compiles it to bytecode;
-later commands reinstall only when pyproject.toml or the Airflow pins below have changed. The matrix
-venvs live in .venvs/.
+The first command creates .venv (the newest Airflow on the Python running dev.py) and installs its
+lock, the project and its extras (uv, from PyPI, makes that take seconds) and compiles them to
+bytecode; later commands reinstall only when the lock has changed, and stop when a lock is older
+than pyproject.toml or its .in file (`dev.py lock` renews it). The matrix venvs live in .venvs/.
 """
 
 from __future__ import annotations
@@ -58,20 +64,24 @@ BIN = VENV / BIN_DIR
 UV = BIN / "uv"
 THIS_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
-#: Airflow minor -> (release tested, the pins it needs, the Python of its matrix leg).
-#: Airflow's constraints files cannot be relied on (they are served from GitHub), and an
-#: unconstrained install of an older minor pulls dependencies newer than it works with. These pins
-#: are the ones that minor needs; they come from its own constraints where it has any.
-AIRFLOWS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    # "validation error" in `dags test` and "Issuer (iss) must be a string" in the api-server without them
-    "3.0": ("3.0.6", ("fastapi[standard]==0.115.12", "cadwyn==5.3.3", "pydantic==2.11.5", "PyJWT==2.10.1"), "3.10"),
-    "3.1": ("3.1.8", (), "3.11"),
-    # fastapi 0.137: PydanticUserError at startup; svcs 26: the in-process execution API never starts
-    "3.2": ("3.2.2", ("fastapi<0.137", "svcs<26"), "3.12"),
-    "3.3": ("3.3.2", (), "3.13"),
+#: uv, pinned: it makes every venv and compiles the locks.
+UV_VERSION = "0.13.9"
+#: What each Airflow minor installs is in locks/: ``airflow-<minor>.in`` names the release tested and
+#: what it needs beyond its own requirements (each with why), and ``airflow-<minor>-py<python>.txt``
+#: is the whole set compiled from it and pyproject.toml by ``dev.py lock``: every venv here (and CI)
+#: installs exactly that set. Airflow minor -> (the Python of its matrix leg, the Pythons it is locked for).
+LOCKS = ROOT / "locks"
+AIRFLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "3.0": ("3.10", ("3.10", "3.11", "3.12")),  # Airflow 3.0 does not support Python 3.13
+    "3.1": ("3.11", ("3.10", "3.11", "3.12", "3.13")),
+    "3.2": ("3.12", ("3.10", "3.11", "3.12", "3.13")),
+    "3.3": ("3.13", ("3.10", "3.11", "3.12", "3.13")),
 }
 DEFAULT_AIRFLOW = "3.3"
 OLDEST_AIRFLOW = min(AIRFLOWS, key=lambda minor: tuple(int(p) for p in minor.split(".")))
+#: The platform the locks are compiled for (CI's and the Airflow images'); a lock pins versions only,
+#: so it serves as a constraints file elsewhere too.
+LOCK_PLATFORM = "x86_64-manylinux_2_28"
 
 #: The suite's parts, by pytest marker (pyproject.toml): name -> the marker expression that selects it.
 LEGS: dict[str, str] = {
@@ -157,49 +167,120 @@ def sh(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) ->
     return subprocess.call([str(c) for c in cmd], cwd=cwd, env=env)
 
 
-def airflow_requirements(minor: str) -> list[str]:
-    release, pins, _ = AIRFLOWS[minor]
-    return [f"apache-airflow=={release}", *pins]
+def airflow_inputs(minor: str) -> Path:
+    """locks/airflow-<minor>.in: the release tested and the caps the minor needs, each with why."""
+    return LOCKS / f"airflow-{minor}.in"
 
 
-def _fingerprint(*parts: str) -> str:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
-    for part in parts:
-        digest.update(part.encode())
-    return digest.hexdigest()
+def requirement_lines(path: Path) -> list[str]:
+    """The requirements of a requirements file, without comments and blank lines."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def _requirement_name(requirement: str) -> str:
+    name = requirement
+    for stop in "<>=!~[; ":
+        name = name.split(stop, 1)[0]
+    return normalise(name)
+
+
+def normalise(name: str) -> str:
+    """A distribution's name as PyPI compares them."""
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def airflow_release(minor: str) -> str:
+    for requirement in requirement_lines(airflow_inputs(minor)):
+        name, sep, version = requirement.partition("==")
+        if sep and normalise(name) == "apache-airflow":
+            return version.strip()
+    sys.exit(f"dev.py: {airflow_inputs(minor).relative_to(ROOT)} names no apache-airflow==<release>")
+
+
+def airflow_caps(minor: str) -> list[str]:
+    """What the minor needs beyond its own requirements (the README's install advice)."""
+    return [r for r in requirement_lines(airflow_inputs(minor)) if _requirement_name(r) != "apache-airflow"]
+
+
+def lock_path(minor: str, python: str) -> Path:
+    return LOCKS / f"airflow-{minor}-py{python}.txt"
+
+
+LOCK_STAMP = "# inputs: "
+
+
+def _lock_inputs(minor: str, python: str) -> str:
+    """A digest of what a lock is compiled from: the minor's inputs, the project's dependencies, the Python."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    parts = [python, LOCK_PLATFORM, *requirement_lines(airflow_inputs(minor))]
+    parts.append(
+        json.dumps([project.get("dependencies", []), project.get("optional-dependencies", {})], sort_keys=True)
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def checked_lock(minor: str, python: str) -> Path:
+    """The lock of ``minor`` on ``python``; exits when there is none or it is older than its inputs."""
+    path = lock_path(minor, python)
+    if python not in AIRFLOWS[minor][1]:
+        sys.exit(f"dev.py: Airflow {minor} is not locked for Python {python} (locked: {', '.join(AIRFLOWS[minor][1])})")
+    stamp = path.read_text().splitlines()[0] if path.exists() else ""
+    if stamp != LOCK_STAMP + _lock_inputs(minor, python):
+        why = "is missing" if not path.exists() else "is older than pyproject.toml or its .in file"
+        sys.exit(f"dev.py: {path.relative_to(ROOT)} {why}: run `python3 dev.py lock` and commit locks/")
+    return path
+
+
+def locked_versions(path: Path) -> dict[str, str]:
+    """name -> version of a lock (or of `uv pip freeze`'s output)."""
+    pinned = (r.partition("==") for r in requirement_lines(path))
+    return {_requirement_name(name): version.strip() for name, sep, version in pinned if sep}
 
 
 def ensure_uv() -> None:
-    """.venv with uv in it: uv makes every other venv (and .venv's own install)."""
+    """.venv with uv (UV_VERSION) in it: uv makes every other venv (and .venv's own install)."""
     if UV.exists():
-        return
-    for step in (
-        (sys.executable, "-m", "venv", VENV),
-        (BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"),
-    ):
+        out = subprocess.run([str(UV), "--version"], capture_output=True, text=True)
+        if out.stdout.split()[1:2] == [UV_VERSION]:
+            return
+    steps = [(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"uv=={UV_VERSION}")]
+    if not (BIN / "python").exists():
+        steps.insert(0, (sys.executable, "-m", "venv", VENV))
+    for step in steps:
         if sh(*step) != 0:
             sys.exit(f"dev.py: setting up {VENV.name} failed")
 
 
-def install(venv: Path, requirements: list[str], *, editable: bool = True) -> None:
-    """Install the project with its dev extras plus ``requirements`` into ``venv``, unless already done.
+def install(venv: Path, minor: str, python: str, *, editable: bool = True) -> None:
+    """Install exactly the lock of ``minor`` on ``python``, and the project, into ``venv``, unless done.
 
     The installed files are compiled to bytecode once, here: uv does not do it by default, and where
     ``PYTHONDONTWRITEBYTECODE`` is set no process ever caches it, so every Airflow process (each
     component, ``airflow dags test``, a fresh interpreter in a test) would compile Airflow again:
     about 4 s of CPU more per process (an ``import airflow.models``: 7 s instead of 3).
     """
+    lock = checked_lock(minor, python)
     stamp = venv / ".installed"
-    wanted = _fingerprint(*requirements, str(editable), "compiled")
+    wanted = hashlib.sha256(lock.read_bytes() + f"{editable} compiled".encode()).hexdigest()
     if stamp.exists() and stamp.read_text().strip() == wanted:
         return
-    project = ("-e", ".[dev]") if editable else (".[dev]",)
-    python = venv / BIN_DIR / "python"
-    if sh(UV, "pip", "install", "--python", python, "--quiet", *project, *requirements) != 0:
-        sys.exit(f"dev.py: installing into {venv.relative_to(ROOT)} failed")
+    project = ("-e", ".") if editable else (".",)
+    python_exe = venv / BIN_DIR / "python"
+    # --no-deps: the lock is the whole set (the project's dev extras included); nothing is resolved anew
+    if sh(UV, "pip", "install", "--python", python_exe, "--quiet", "--no-deps", "-r", lock, *project) != 0:
+        sys.exit(f"dev.py: installing {lock.relative_to(ROOT)} into {venv.relative_to(ROOT)} failed")
+    compile_site_packages(python_exe)
+    stamp.write_text(wanted + "\n")
+
+
+def compile_site_packages(python: Path) -> None:
     # A few files in site-packages are not meant to compile (templates): compile_dir's result is ignored.
     sh(python, "-c", _COMPILE_SITE_PACKAGES)
-    stamp.write_text(wanted + "\n")
 
 
 _COMPILE_SITE_PACKAGES = (
@@ -209,7 +290,7 @@ _COMPILE_SITE_PACKAGES = (
 
 def ensure_venv() -> None:
     ensure_uv()
-    install(VENV, airflow_requirements(DEFAULT_AIRFLOW))
+    install(VENV, DEFAULT_AIRFLOW, THIS_PYTHON)
 
 
 # ---------------------------------------------------------------------------------------- pythons
@@ -257,7 +338,7 @@ def parse_leg_spec(spec: str) -> tuple[str, str]:
     minor, _, python = spec.partition("-py")
     if minor not in AIRFLOWS:
         sys.exit(f"dev.py: unknown Airflow minor {minor!r}; known: {', '.join(AIRFLOWS)}")
-    return minor, python or AIRFLOWS[minor][2]
+    return minor, python or AIRFLOWS[minor][0]
 
 
 def matrix_venv(minor: str, python: str) -> Path:
@@ -266,7 +347,7 @@ def matrix_venv(minor: str, python: str) -> Path:
     fresh = (venv / BIN_DIR / "python").exists() and _python_version(venv / BIN_DIR / "python") == python
     if not fresh and sh(UV, "venv", "--quiet", "--clear", "-p", interpreter, venv) != 0:
         sys.exit(f"dev.py: no Python {python} for {venv.relative_to(ROOT)} (try `pyenv install {python}`)")
-    install(venv, airflow_requirements(minor))
+    install(venv, minor, python)
     return venv
 
 
@@ -287,11 +368,15 @@ def matrix(args: list[str]) -> int:
         unknown = set(legs) - set(LEGS)
         if unknown:
             sys.exit(f"dev.py: unknown legs {sorted(unknown)}; known: {', '.join(LEGS)}")
+    newest_mode = "--newest" in args
+    args = [a for a in args if a != "--newest"]
     specs = [parse_leg_spec(a) for a in args] or [parse_leg_spec(m) for m in AIRFLOWS]
+    if newest_mode:
+        return newest(specs, legs if "--legs" in sys.argv else ["unit"], pytest_args)
     results: list[tuple[str, str, int, float]] = []
     started = time.monotonic()
     for minor, python in specs:
-        release = AIRFLOWS[minor][0]
+        release = airflow_release(minor)
         label = f"Airflow {release} / Python {python}"
         print(f"\n=== {label}: venv", flush=True)
         t0 = time.monotonic()
@@ -309,6 +394,171 @@ def matrix(args: list[str]) -> int:
         print(f"  {label:<32} {leg:<5} {'ok    ' if rc == 0 else 'FAILED'} {fmt(elapsed):>9}")
     print(f"  total {fmt(time.monotonic() - started)}", flush=True)
     return 1 if any(rc for _, _, rc, _ in results) else 0
+
+
+# ---------------------------------------------------------------------------------------- locks
+
+
+def lock(args: list[str]) -> int:
+    """Compile locks/airflow-<minor>-py<python>.txt from its .in file and pyproject.toml (every extra).
+
+    uv keeps the versions a lock already has where they still fit; ``--upgrade`` takes the newest
+    of everything instead (renewing the locks: one command, one commit). ``lock 3.0`` only that minor.
+    """
+    upgrade = "--upgrade" in args
+    minors = [a for a in args if a != "--upgrade"] or list(AIRFLOWS)
+    for minor in minors:
+        if minor not in AIRFLOWS:
+            sys.exit(f"dev.py: unknown Airflow minor {minor!r}; known: {', '.join(AIRFLOWS)}")
+    targets = [(minor, python) for minor in minors for python in AIRFLOWS[minor][1]]
+    started = time.monotonic()
+
+    def compile_one(target: tuple[str, str]) -> tuple[str, int, str]:
+        minor, python = target
+        out = lock_path(minor, python).relative_to(ROOT)
+        cmd = [str(UV), "pip", "compile", "--quiet", "pyproject.toml", "--all-extras"]
+        cmd += [str(airflow_inputs(minor).relative_to(ROOT)), "--python-version", python]
+        cmd += ["--python-platform", LOCK_PLATFORM, "--output-file", str(out)]
+        cmd += ["--custom-compile-command", "python3 dev.py lock", *(["--upgrade"] if upgrade else [])]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode == 0:
+            path = ROOT / out
+            path.write_text(LOCK_STAMP + _lock_inputs(minor, python) + "\n" + path.read_text())
+        return str(out), done.returncode, done.stderr
+
+    import concurrent.futures  # only here: the other commands need none of it
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # uv mostly waits for the package index
+        outcomes = list(pool.map(compile_one, targets))
+    for out, rc, err in outcomes:
+        print(f"  {out:<34} {'written' if rc == 0 else 'FAILED: ' + err.strip()[-600:]}")
+    print(f"=== lock: {len(targets)} locks in {fmt(time.monotonic() - started)}", flush=True)
+    return 1 if any(rc for _, rc, _ in outcomes) else 0
+
+
+def newest(specs: list[tuple[str, str]], legs: list[str], pytest_args: list[str]) -> int:
+    """The drift report: each minor with the newest of everything (its caps lifted), against its lock.
+
+    For each minor it installs the release tested and the newest of every other package into a fresh
+    venv, lists what is newer than the lock, and runs ``legs`` (default the unit leg). When they fail,
+    it finds which newer releases break it: with the lock's versions the failing tests pass, so it
+    brings the newer releases in by halves (``uv pip install --no-deps``) and reruns only those tests
+    until one release is left; then again with that one held back, until the tests pass. It reports;
+    it never gates anything, and it changes no lock.
+    """
+    report: list[str] = []
+    started = time.monotonic()
+    for minor, python in specs:
+        release, lock = airflow_release(minor), checked_lock(minor, python)
+        label = f"Airflow {release} / Python {python}"
+        venv = VENVS / f"newest-airflow-{minor}-py{python}"
+        print(f"\n=== {label}: the newest of everything", flush=True)
+        if sh(UV, "venv", "--quiet", "--clear", "-p", find_python(python), venv) != 0:
+            return 2
+        py = venv / BIN_DIR / "python"
+        extras = ",".join(_extras())
+        if sh(UV, "pip", "install", "--quiet", "--python", py, "-e", f".[{extras}]", f"apache-airflow=={release}") != 0:
+            report.append(f"{label}: the newest releases do not install together with Airflow {release} (above)")
+            continue
+        compile_site_packages(py)
+        locked = locked_versions(lock)
+        frozen = subprocess.run([str(UV), "pip", "freeze", "--python", str(py)], capture_output=True, text=True)
+        installed = {
+            _requirement_name(n): v.strip()
+            for n, sep, v in (r.partition("==") for r in frozen.stdout.splitlines())
+            if sep
+        }
+        newer = {
+            name: (locked[name], v) for name, v in sorted(installed.items()) if name in locked and locked[name] != v
+        }
+        listed = ", ".join(f"{n} {old} -> {new}" for n, (old, new) in newer.items()) or "none"
+        print(f"=== {label}: newer than {lock.relative_to(ROOT)}: {listed}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="axiom-newest-") as tmp:
+            failing: list[str] = []
+            for leg in legs:
+                rc = run_leg(py, leg, [*pytest_args, f"--junitxml={tmp}/{leg}-{{shard}}.xml"])
+                failing += _failed_tests(Path(tmp)) if rc else []
+                if rc and not failing:
+                    failing = ["tests", "-m", LEGS[leg]]  # no test named (a collection error): the whole leg
+            if not failing:
+                report.append(f"{label}: passes with the newest of everything; newer than the lock: {listed}")
+                continue
+            found, unresolved = _find_breakers(py, newer, failing[:30])
+            for name, old, new in found:
+                cap = next((c for c in airflow_caps(minor) if _requirement_name(c) == name), None)
+                held = f" (held back by `{cap}`)" if cap else " (NEW: not held back by the locks' inputs)"
+                report.append(f"{label}: {name} {new} breaks it{held}; the lock has {old}")
+            if unresolved:
+                report.append(f"{label}: {unresolved}")
+    print("\n=== newest-dependency report (reports only; the locks are what CI installs)")
+    for line in report:
+        print(f"  {line}")
+    print(f"  total {fmt(time.monotonic() - started)}", flush=True)
+    return 0
+
+
+def _extras() -> list[str]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
+    return sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {}))
+
+
+def _failed_tests(junit_dir: Path) -> list[str]:
+    """The node ids of the tests that failed or erred in the JUnit files of ``junit_dir``."""
+    import xml.etree.ElementTree as ET
+
+    ids: list[str] = []
+    for path in sorted(junit_dir.glob("*.xml")):
+        for case in ET.parse(path).iter("testcase"):
+            if case.find("failure") is None and case.find("error") is None:
+                continue
+            parts, name = case.get("classname", "").split("."), case.get("name", "")
+            for cut in range(len(parts), 0, -1):  # tests.test_x.TestY -> tests/test_x.py::TestY
+                if (ROOT / Path(*parts[:cut])).with_suffix(".py").is_file():
+                    ids.append("::".join([str(Path(*parts[:cut]).with_suffix(".py")), *parts[cut:], name]))
+                    break
+    return ids
+
+
+def _find_breakers(
+    python: Path, newer: dict[str, tuple[str, str]], tests: list[str]
+) -> tuple[list[tuple[str, str, str]], str]:
+    """Which of the ``newer`` releases make ``tests`` fail, one at a time (see ``newest``)."""
+
+    def fails(brought_in: set[str]) -> bool:
+        pins = [f"{n}=={new if n in brought_in else old}" for n, (old, new) in newer.items()]
+        if pins and sh(UV, "pip", "install", "--quiet", "--no-deps", "--python", python, *pins) != 0:
+            return True
+        done = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-x", "-p", "no:randomly", *tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        print(
+            f"    with the newer {sorted(brought_in) or 'none'}: {'fails' if done.returncode else 'passes'}", flush=True
+        )
+        return done.returncode != 0
+
+    print(f"=== finding the releases that break {len(tests)} failing tests", flush=True)
+    if fails(set()):
+        return [], "the failing tests fail with the lock's versions too: not (only) a newer release"
+    found: list[tuple[str, str, str]] = []
+    left = set(newer)
+    while left and fails(left):
+        suspects = sorted(left)
+        while len(suspects) > 1:
+            half = suspects[: len(suspects) // 2]
+            suspects = half if fails(set(half)) else suspects[len(half) :]
+        if not fails({suspects[0]}):
+            return found, f"the tests fail only with several newer releases together: {sorted(left)}"
+        found.append((suspects[0], *newer[suspects[0]]))
+        left.discard(suspects[0])
+    if not found:
+        return found, "the failing tests pass when rerun alone: a flaky test, not a newer release"
+    return found, ""
 
 
 # ---------------------------------------------------------------------------------------- package
@@ -331,16 +581,20 @@ def package() -> int:
         return 1
 
     minor = OLDEST_AIRFLOW
-    release, _, python = AIRFLOWS[minor]
+    release, python = airflow_release(minor), AIRFLOWS[minor][0]
     with tempfile.TemporaryDirectory(prefix="axiom-wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
         home = Path(tmp) / "airflow-home"
         if sh(UV, "venv", "--quiet", "-p", find_python(python), venv) != 0:
             return 1
         py = venv / BIN_DIR / "python"
-        # The wheel and the oldest supported Airflow with its pins, nothing else: the wheel's own
-        # dependencies must resolve from PyPI.
-        if sh(UV, "pip", "install", "--quiet", "--python", py, wheels[0], *airflow_requirements(minor)) != 0:
+        # The wheel and the oldest supported Airflow, as the README tells users to install it: the
+        # wheel's own dependencies resolve from PyPI, within the lock CI tests with (as constraints).
+        lock = checked_lock(minor, python)
+        if (
+            sh(UV, "pip", "install", "--quiet", "--python", py, wheels[0], f"apache-airflow=={release}", "-c", lock)
+            != 0
+        ):
             return 1
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False")
@@ -391,7 +645,7 @@ assert not [n for n in names if n.startswith(("tests/", "example_dags/"))], "tes
 meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
 assert f"Version: {version}" in meta
 members = tarfile.open(sdist).getnames()
-for needed in ("py.typed", "README.md", "pyproject.toml", "example_dags/"):
+for needed in ("py.typed", "README.md", "pyproject.toml", "example_dags/", "locks/airflow-3.0-py3.10.txt"):
     assert any(needed in m for m in members), f"{needed} is not in the sdist"
 junk = [m for m in members if any(part in m for part in ("/.venv", "/.artifacts", "__pycache__", "/dist/", "/.git/"))]
 assert not junk, junk
@@ -430,28 +684,36 @@ def run_leg(python: Path, leg: str, pytest_args: list[str]) -> int:
         pytest_args = ["--durations=10", *pytest_args]
     if leg in SHARDED_LEGS:
         return pytest_shards(python, SHARDED_LEGS[leg], pytest_args)
-    return sh(python, "-m", "pytest", "tests", "-m", LEGS[leg], *pytest_args)
+    return sh(python, "-m", "pytest", "tests", "-m", LEGS[leg], *(a.replace("{shard}", "0") for a in pytest_args))
 
 
 def timed(name: str, run: Callable[[], int]) -> int:
     """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
     rc = run()
-    label = f"Airflow {AIRFLOWS[DEFAULT_AIRFLOW][0]} / Python {THIS_PYTHON}"
+    label = f"Airflow {airflow_release(DEFAULT_AIRFLOW)} / Python {THIS_PYTHON}"
     print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(time.monotonic() - t0)}", flush=True)
     return rc
 
 
 def pytest_shards(python: Path, shards: tuple[tuple[str, ...], ...], args: list[str]) -> int:
-    """Run pytest once per shard, all at once; the last streams, the others' output follows it."""
+    """Run pytest once per shard, all at once; the last streams, the others' output follows it.
+
+    ``{shard}`` in an argument becomes the shard's number (a JUnit file per shard, say).
+    """
+
+    def shard_args(i: int) -> list[str]:
+        return [a.replace("{shard}", str(i)) for a in args]
+
     with contextlib.ExitStack() as stack:
         background: list[tuple[tuple[str, ...], subprocess.Popen[bytes], Any]] = []
-        for shard in shards[:-1]:
+        for i, shard in enumerate(shards[:-1]):
             out = stack.enter_context(tempfile.TemporaryFile())
-            print("+ (alongside)", python.name, "-m pytest", *shard, *args, flush=True)
-            proc = subprocess.Popen([str(python), "-m", "pytest", *shard, *args], cwd=ROOT, stdout=out, stderr=out)
+            print("+ (alongside)", python.name, "-m pytest", *shard, *shard_args(i), flush=True)
+            cmd = [str(python), "-m", "pytest", *shard, *shard_args(i)]
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=out)
             background.append((shard, proc, out))
-        rc = sh(python, "-m", "pytest", *shards[-1], *args)
+        rc = sh(python, "-m", "pytest", *shards[-1], *shard_args(len(shards) - 1))
         for shard, proc, out in background:
             rc = proc.wait() or rc
             out.seek(0)
@@ -514,8 +776,8 @@ def e2e(args: list[str]) -> int:
     python = str(BIN / "python")
     jobs = [Job(name, [python, "-m", "pytest", *paths, "--durations=5"]) for name, paths in E2E_JOBS]
     if with_oldest:
-        oldest = matrix_venv(OLDEST_AIRFLOW, AIRFLOWS[OLDEST_AIRFLOW][2]) / BIN_DIR / "python"
-        release = AIRFLOWS[OLDEST_AIRFLOW][0]
+        oldest = matrix_venv(OLDEST_AIRFLOW, AIRFLOWS[OLDEST_AIRFLOW][0]) / BIN_DIR / "python"
+        release = airflow_release(OLDEST_AIRFLOW)
         jobs.insert(2, Job(f"Airflow {release}: e2e", [str(oldest), "-m", "pytest", *OLDEST_E2E, "--durations=5"]))
     return timed("e2e", lambda: run_jobs(jobs, E2E_AT_ONCE, E2E_START_GAP))
 
@@ -546,12 +808,16 @@ def main(argv: list[str]) -> int:
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
         "matrix": lambda: matrix(args),
+        "lock": lambda: lock(args),
         "package": package,
     }
     if command not in commands:
         print(__doc__)
         return 0 if command in ("help", "-h", "--help") else 2
-    ensure_venv()
+    if command == "lock":  # the locks are what the venvs install: only uv is needed to make them
+        ensure_uv()
+    else:
+        ensure_venv()
     return commands[command]()
 
 
