@@ -532,7 +532,7 @@ def _find_breakers(
         if pins and sh(UV, "pip", "install", "--quiet", "--no-deps", "--python", python, *pins) != 0:
             return True
         done = subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-x", "-p", "no:randomly", *tests],
+            [str(python), "-m", "pytest", "-q", "-x", *tests],
             cwd=ROOT,
             capture_output=True,
             text=True,
