@@ -554,7 +554,11 @@ def _find_breakers(
             suspects = half if fails(set(half)) else suspects[len(half) :]
         if not fails({suspects[0]}):
             return found, f"the tests fail only with several newer releases together: {sorted(left)}"
-        found.append((suspects[0], *newer[suspects[0]]))
+        # with --no-deps, the one newer release may not fit the lock's versions of the others: say so
+        check = subprocess.run([str(UV), "pip", "check", "--python", str(python)], capture_output=True, text=True)
+        clash = [line.strip() for line in check.stdout.splitlines() if suspects[0] in line.lower()]
+        note = f" (beside the lock's other versions: {'; '.join(clash)})" if clash else ""
+        found.append((suspects[0], newer[suspects[0]][0], newer[suspects[0]][1] + note))
         left.discard(suspects[0])
     if not found:
         return found, "the failing tests pass when rerun alone: a flaky test, not a newer release"
