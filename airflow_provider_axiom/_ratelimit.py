@@ -108,7 +108,8 @@ class RateLimiter:
                 self._rate = max(self.ceiling * FLOOR, 1.0, min(self._rate / 2, share))
                 self._last_decrease = now
             self._refusals += 1
-            pause = retry_after or min(MAX_PAUSE, PAUSE * 2 ** (self._refusals - 1))
+            # the exponent is capped: past ~1,000 refusals in a row 2**n no longer fits a float
+            pause = retry_after or min(MAX_PAUSE, PAUSE * 2 ** min(self._refusals - 1, 32))
             self._paused_until = max(self._paused_until, now + pause)
             # Slots handed out before this 429 are void (their callers reserve again): none goes
             # out at the old pace into a window the server has just said is full.

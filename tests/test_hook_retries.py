@@ -12,7 +12,7 @@ import logging
 import httpx
 import pytest
 
-from airflow_provider_axiom._ratelimit import RateLimiter, limiter_for_key
+from airflow_provider_axiom._ratelimit import MAX_PAUSE, RateLimiter, limiter_for_key
 from airflow_provider_axiom.exceptions import (
     AxiomAuthError,
     AxiomBadRequestError,
@@ -360,6 +360,15 @@ def test_429s_in_a_row_pause_the_key_longer_each_time():
     clock.t += 2
     limiter.penalize()  # refused again: 4 s this time
     assert limiter.reserve() == pytest.approx(4)
+
+
+def test_thousands_of_429s_in_a_row_keep_the_longest_pause():
+    """A server that refuses for long (thousands of 429s in a row) once overflowed the pause (2**n as a float)."""
+    clock = Clock()
+    limiter = RateLimiter(60, margin=1.0, clock=clock)
+    for _ in range(1100):
+        limiter.penalize()
+    assert limiter.reserve() == pytest.approx(MAX_PAUSE)
 
 
 def test_a_429_voids_the_slots_reserved_before_it():
