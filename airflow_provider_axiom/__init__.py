@@ -31,7 +31,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "axiom.ai",
-                "python-modules": ["airflow_provider_axiom.triggers.axiom", "airflow_provider_axiom.triggers.watch"],
+                "python-modules": [
+                    "airflow_provider_axiom.triggers.axiom",
+                    "airflow_provider_axiom.triggers.slot",
+                    "airflow_provider_axiom.triggers.watch",
+                ],
             }
         ],
         "connection-types": [

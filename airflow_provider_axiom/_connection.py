@@ -55,6 +55,15 @@ EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
         "A queued trigger without a run id is matched to its run once the automation has been idle this "
         "long (the API starts a queued run within ten minutes). Default 600.",
     ),
+    "concurrent_runs": (
+        0,
+        0,
+        int,
+        "Concurrent runs (plan limit)",
+        "How many cloud runs the account's plan runs at once (Starter and Pro 1, Pro Max 2, Ultimate 20): "
+        "a trigger is held while that many runs are going, so that it starts at once instead of being "
+        "queued. Default 0: learnt from the API's first queued answer.",
+    ),
 }
 
 
@@ -70,6 +79,7 @@ class AxiomSettings:
     rate_limit_per_minute: int = 100
     trigger_check_window: float = 10.0
     queue_idle_window: float = 600.0
+    concurrent_runs: int = 0
 
     def with_overrides(self, **changes: Any) -> AxiomSettings:
         """A copy with the given fields replaced (``None`` values are ignored)."""

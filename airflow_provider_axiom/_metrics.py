@@ -219,6 +219,16 @@ def queue_time(conn_id: str, triggered_at: DateTime | None, started_at: DateTime
         timing("queue_time", conn_id, max(0.0, ms))
 
 
+def slot_held(conn_id: str, reason: str) -> None:
+    """A trigger was held for a slot: ``axiom.slot_holds`` by ``reason`` (automation_running, account_full)."""
+    incr("slot_holds", conn_id, reason=reason)
+
+
+def slot_wait(conn_id: str, seconds: float, outcome: str) -> None:
+    """How long a held trigger waited: ``axiom.slot_wait`` by ``outcome`` (free, held_too_long, timeout)."""
+    timing("slot_wait", conn_id, seconds * 1000.0, outcome=outcome)
+
+
 def reset() -> None:
     """Forget the resolved backend (tests that change ``[metrics]`` between runs)."""
     global _backend, _tagged

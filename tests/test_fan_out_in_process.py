@@ -53,7 +53,10 @@ def in_one_triggerer(triggers: list[Any], time: EmulatedTime) -> list[dict[str, 
 def test_two_tasks_of_one_process_two_seconds_apart_get_their_own_runs_and_rows(axiom_emulator):
     """The issue's smallest case: before, the second task took the first one's run as its own."""
     time = EmulatedTime(axiom_emulator)
-    ops = [operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True) for i in range(2)]
+    ops = [
+        operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True)
+        for i in range(2)
+    ]
     first = defer(ops[0], {"ti": FakeTI()})
     time.sleep(2)
     second = defer(ops[1], {"ti": FakeTI()})  # this process spaces same-name triggers: it waited its turn
@@ -72,7 +75,9 @@ def three_processes_a_second_apart(emulator: Any) -> list[dict[str, Any]]:
     """Three tasks, each in its own worker process, trigger one automation a second apart; one triggerer waits."""
     time = EmulatedTime(emulator)
     ops = [
-        own_process(time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True))
+        own_process(
+            time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True)
+        )
         for i in range(3)
     ]
     triggers = []

@@ -20,15 +20,19 @@ from airflow_provider_axiom._completion import (
     stop_remote_run,
     wait_for_run,
 )
-from airflow_provider_axiom._protocol import normalize_data, validate_name
+from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, hold_now, teller, wait_for_slot
+from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
-from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError
+from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+from airflow_provider_axiom.triggers.slot import AxiomSlotTrigger
 
 if TYPE_CHECKING:
+    from pendulum import DateTime
+
     from airflow_provider_axiom._compat import Context, TaskInstanceKey
 
 #: XCom keys pushed before waiting, so the link and downstream tasks work while the task waits.
@@ -104,6 +108,13 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     :param clock_tolerance: slack when matching the run's start time to the trigger time.
     :param fetch_output: read a successful run's output rows (one ``/run-data`` call per run);
         ``False`` skips the read: ``data`` is None and ``data_unavailable`` is ``"not_requested"``.
+    :param cloud_concurrency: the automation has axiom.ai's "Allow cloud concurrency" on (several of
+        its runs may go at once); off by default, as in axiom.ai.
+    :param wait_for_slot: hold the trigger while axiom.ai would queue it (its automation is running,
+        or the account runs as many runs as its plan allows), and send it when a slot frees, at most
+        ten minutes later; its run then starts at once and is certainly this task's. ``False``
+        sends it at once (a queued trigger is matched once its automation has been idle for the
+        connection's ``queue_idle_window``).
     """
 
     template_fields: Sequence[str] = ("automation_name", "data", "axiom_conn_id")
@@ -125,6 +136,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         max_consecutive_errors: int = 5,
         clock_tolerance: timedelta | float = DEFAULT_TOLERANCE,
         fetch_output: bool = True,
+        cloud_concurrency: bool = False,
+        wait_for_slot: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -141,6 +154,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
         self.fetch_output = bool(fetch_output)
+        self.cloud_concurrency = bool(cloud_concurrency)
+        self.wait_for_slot = bool(wait_for_slot)
         self._ref: RunRef | None = None
 
     @cached_property
@@ -158,8 +173,74 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         resumed = self._resume(context, name, attempt)
         if isinstance(resumed, dict):
             return resumed
+        if resumed is None:
+            self._hold_for_slot(context, name, deadline, held_since=now)  # may defer to AxiomSlotTrigger
         result = resumed or self._trigger(context, name, data)
-        self._record(context, result, reattached=resumed is not None)
+        return self._after_trigger(context, result, deadline, reattached=resumed is not None)
+
+    def execute_after_slot(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after :class:`AxiomSlotTrigger`: send the trigger (on ``timeout`` nothing was started)."""
+        name = validate_name(self.automation_name, "automation_name")
+        data = normalize_data(coerce_data(self.data))
+        deadline = to_datetime(event["deadline"], "deadline")
+        if event.get("slot") == "timeout":
+            raise AxiomRunTimeoutError(f"the trigger of {name!r} was held for a slot until the task's deadline")
+        return self._after_trigger(context, self._trigger(context, name, data), deadline, reattached=False)
+
+    def _hold_for_slot(self, context: Context, name: str, deadline: DateTime, *, held_since: DateTime) -> None:
+        """Hold the trigger while it would be queued (see ``_completion.slots``): here, or deferred."""
+        if not (self.wait_for_slot and self.wait_for_completion):
+            return
+        hold_until = held_since + DEFAULT_MAX_HOLD
+        if self.deferrable:
+            # A mapped copy always asks the triggerer, where the copies' triggers are let go one at a
+            # time; another task looks once (one /run-reports call) and defers only when held.
+            mapped = getattr(context.get("ti"), "map_index", -1) not in (None, -1)
+            if not mapped and hold_now(self.hook, name, cloud_concurrency=self.cloud_concurrency) is None:
+                return
+            self.defer(
+                trigger=AxiomSlotTrigger(
+                    automation_name=name,
+                    held_since=held_since,
+                    hold_until=hold_until,
+                    deadline=deadline,
+                    axiom_conn_id=self.axiom_conn_id,
+                    cloud_concurrency=self.cloud_concurrency,
+                    poll_interval=self.poll_interval,
+                ),
+                method_name="execute_after_slot",
+                timeout=defer_timeout(deadline - self.hook.clock.now()),
+            )
+        if hold_now(self.hook, name, cloud_concurrency=self.cloud_concurrency) is None:
+            return  # one look: free (or nothing could hold it)
+        say = teller(
+            self.log, self.axiom_conn_id, name, held_since=held_since, hold_until=hold_until, now=self.hook.clock.now
+        )
+        outcome = asyncio.run(self._wait_for_slot_here(name, hold_until, deadline, say))
+        if outcome == "timeout":
+            raise AxiomRunTimeoutError(f"the trigger of {name!r} was held for a slot until the task's deadline")
+
+    async def _wait_for_slot_here(self, name: str, hold_until: DateTime, deadline: DateTime, say: Any) -> str:
+        try:
+            outcome, _ = await wait_for_slot(
+                self.hook,
+                name,
+                cloud_concurrency=self.cloud_concurrency,
+                poll_interval=self.poll_interval,
+                hold_until=hold_until,
+                deadline=deadline,
+                say=say,
+            )
+            return outcome
+        finally:
+            await self.hook.aclose()
+
+    def _after_trigger(
+        self, context: Context, result: TriggerResult, deadline: DateTime, *, reattached: bool
+    ) -> dict[str, Any]:
+        """Record the trigger, then return (``wait_for_completion=False``) or wait: deferred, or here."""
+        attempt = getattr(context.get("ti"), "try_number", None)
+        self._record(context, result, reattached=reattached)
         if not self.wait_for_completion:
             return result.to_dict()
         ref = self._ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)

@@ -1,0 +1,236 @@
+"""Starting runs when they will start at once (``_completion.slots``): the rule, and tasks held by it.
+
+Against the emulator with emulated time: a plan of one concurrent run, an automation without cloud
+concurrency, the queue retried every five minutes. A held task must start its run only when a slot
+is free (the emulator's run was never queued), finish within its run plus a few ticks after the
+slot frees, and never report another client's run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_axiom._completion.slots import Grant, hold_for
+from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
+from airflow_provider_axiom.results import RunReport
+from tests.task_kit import EmulatedTime, FakeTI, assert_worker_can_send, import_string, operator
+
+QUICK, OTHER = "Quick scrape", "Nightly export"
+SCENARIO = {
+    "api_key": "slots-key",
+    "plan": {"concurrency": 1, "queue_retry_seconds": 300},
+    "rate_limit_clock": "emulated",  # minutes of emulated waiting pass in milliseconds
+    "automations": [
+        {"name": QUICK, "duration": 30, "echo_input": True},
+        {"name": OTHER, "duration": 120},
+        {"name": "Stuck", "duration": 36000},
+    ],
+}
+pytestmark = pytest.mark.axiom_scenario(SCENARIO)
+
+NOW = pendulum.datetime(2026, 12, 6, 12, 0, 0)
+
+
+# -- the rule
+
+
+def _report(name: str, status: str, seconds_ago: int = 0) -> RunReport:
+    at = NOW.subtract(seconds=seconds_ago)
+    return RunReport(task_name=name, status=status, description="", created_at=at, updated_at=at)
+
+
+names = st.sampled_from(["A", "B", "C"])
+reports = st.lists(st.builds(_report, names, st.sampled_from(["Running", "Success", "Failure"])), max_size=6)
+limits = st.one_of(st.none(), st.integers(min_value=1, max_value=4))
+grants = st.lists(st.builds(Grant, names, st.just(NOW)), max_size=2)
+
+
+@given(name=names, listed=reports, limit=limits, cc=st.booleans(), granted=grants, extra=names)
+def test_one_more_running_run_never_frees_a_held_trigger(name, listed, limit, cc, granted, extra):
+    before = hold_for(name, listed, limit=limit, cloud_concurrency=cc, grants=granted)
+    after = hold_for(name, [_report(extra, "Running"), *listed], limit=limit, cloud_concurrency=cc, grants=granted)
+    assert before is None or after is not None
+
+
+@given(name=names, listed=reports, limit=limits, cc=st.booleans(), granted=grants)
+def test_a_higher_limit_or_cloud_concurrency_never_holds_what_was_free(name, listed, limit, cc, granted):
+    free = hold_for(name, listed, limit=limit, cloud_concurrency=cc, grants=granted) is None
+    if free:
+        assert hold_for(name, listed, limit=None, cloud_concurrency=cc, grants=granted) is None
+        assert hold_for(name, listed, limit=limit, cloud_concurrency=True, grants=granted) is None
+
+
+@given(name=names, listed=reports, limit=limits, granted=grants)
+def test_a_free_trigger_without_cloud_concurrency_has_its_automation_idle(name, listed, limit, granted):
+    if hold_for(name, listed, limit=limit, cloud_concurrency=False, grants=granted) is None:
+        assert not any(r.task_name == name and r.status == "Running" for r in listed)
+        assert not any(g.automation_name == name for g in granted)
+        running = sum(r.status == "Running" for r in listed)
+        assert limit is None or running + len(granted) < limit
+
+
+def test_finished_runs_hold_nothing_and_a_grant_holds_its_automation():
+    done = [_report(QUICK, "Success", 5), _report(OTHER, "Failure", 9)]
+    assert hold_for(QUICK, done, limit=1, cloud_concurrency=False) is None
+    held = hold_for(QUICK, done, limit=None, cloud_concurrency=False, grants=[Grant(QUICK, NOW)])
+    assert held is not None and held.reason == "automation_running"
+    full = hold_for(QUICK, [_report(OTHER, "Running")], limit=1, cloud_concurrency=True)
+    assert full is not None and full.reason == "account_full"
+
+
+# -- tasks held by it, against the emulator
+
+
+@pytest.fixture
+def one_slot(axiom_emulator, monkeypatch) -> Any:
+    """The connection says the plan runs one run at a time (``concurrent_runs``)."""
+    conn = json.loads(axiom_emulator.connection_json())
+    conn["extra"] = {**conn.get("extra", {}), "concurrent_runs": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))
+    return axiom_emulator
+
+
+def _mine(emulator, task: str) -> dict[str, Any]:
+    (run,) = [r for r in emulator.started_runs(QUICK) if r["input_data"] == [["task"], [task]]]
+    return run
+
+
+def _logged(caplog, capsys) -> str:
+    """The task log: through logging, structlog or (Airflow 3.0) both."""
+    return caplog.text + capsys.readouterr().out
+
+
+def test_a_task_in_the_worker_waits_for_the_slot_then_starts_at_once(one_slot, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    time = EmulatedTime(one_slot)
+    one_slot.start_run(OTHER)  # another automation holds the only slot for 120 s
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, poll_interval=5)
+    started = time.now
+    result = op.execute({"ti": FakeTI()})
+    run = _mine(one_slot, "t1")
+    assert not run["was_queued"]  # sent when the slot was free: it started at once
+    assert result["identity"] == "matched" and result["data_unavailable"] is None
+    assert '"t1"' in json.dumps(result["data"]) and "theirs" not in json.dumps(result["data"])
+    # the slot freed after 120 s; the run took 30 s: done within a few ticks of both
+    assert (time.now - started).total_seconds() <= 120 + 30 + 4 * 5 + 10
+    logged = _logged(caplog, capsys)
+    assert "holding the trigger of 'Quick scrape'" in logged and "a slot is free" in logged
+
+
+def _defer(op, ctx, method: str) -> Any:
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(ctx) if method == "execute" else getattr(op, method)(ctx)
+    assert_worker_can_send(exc.value)
+    classpath, kwargs = exc.value.trigger.serialize()
+    assert "slots-key" not in repr(kwargs)
+    return exc.value, import_string(classpath)(**kwargs)
+
+
+async def _first_event(trigger, time) -> dict[str, Any]:
+    trigger.hook = time.hook(trigger.axiom_conn_id)
+    events = [e.payload async for e in trigger.run()]
+    assert len(events) == 1
+    return events[0]
+
+
+def test_a_deferred_task_is_held_in_the_triggerer_then_starts_at_once(one_slot):
+    time = EmulatedTime(one_slot)
+    one_slot.start_run(OTHER)
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
+    ctx = {"ti": FakeTI()}
+    deferred, slot_trigger = _defer(op, ctx, "execute")
+    assert deferred.method_name == "execute_after_slot" and not one_slot.started_runs(QUICK)
+    event = asyncio.run(_first_event(slot_trigger, time))
+    assert event["slot"] == "free" and not [r for r in one_slot.started_runs(OTHER) if r["status"] == "Running"]
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute_after_slot(ctx, event)
+    assert exc.value.method_name == "execute_complete"
+    run_event = asyncio.run(_first_event(exc.value.trigger, time))
+    result = op.execute_complete(ctx, run_event)
+    assert not _mine(one_slot, "t1")["was_queued"]
+    assert result["identity"] == "matched" and result["data_unavailable"] is None
+
+
+def test_another_clients_trigger_first_is_waited_out_and_never_reported(one_slot):
+    time = EmulatedTime(one_slot)
+    theirs = one_slot.start_run(QUICK, [["task"], ["theirs"]])  # another client, same automation, first
+    op = operator(time, automation_name=QUICK, data=[["task"], ["mine"]], deferrable=False)
+    result = op.execute({"ti": FakeTI()})
+    mine = _mine(one_slot, "mine")
+    assert not mine["was_queued"] and mine["created_at"] != theirs["created_at"]
+    assert result["started_at"].startswith(mine["created_at"][:19]) and result["identity"] == "matched"
+    assert '"mine"' in json.dumps(result["data"]) and "theirs" not in json.dumps(result["data"])
+
+
+def test_mapped_copies_in_one_triggerer_start_one_after_another_each_its_own(one_slot):
+    """Ten mapped copies over one automation without cloud concurrency, held in one triggerer."""
+    time = EmulatedTime(one_slot)
+    ops = [operator(time, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True) for i in range(10)]
+    ctxs = [{"ti": FakeTI()} for _ in ops]
+    for i, ctx in enumerate(ctxs):
+        ctx["ti"].map_index = i  # a mapped copy asks the triggerer at once
+    started = time.now
+    slot_triggers = [_defer(op, ctx, "execute")[1] for op, ctx in zip(ops, ctxs, strict=True)]
+    results: list[dict[str, Any]] = [{} for _ in ops]
+
+    async def copy(i: int) -> None:
+        event = await _first_event(slot_triggers[i], time)
+        assert event["slot"] == "free"
+        try:
+            ops[i].execute_after_slot(ctxs[i], event)
+        except TaskDeferred as exc:  # the run's trigger, in the same triggerer
+            results[i] = ops[i].execute_complete(ctxs[i], await _first_event(exc.trigger, time))
+
+    async def all_copies() -> None:
+        await asyncio.gather(*(copy(i) for i in range(10)))
+
+    asyncio.run(all_copies())
+    runs = one_slot.started_runs(QUICK)
+    assert len(runs) == 10 and not any(r["was_queued"] for r in runs)
+    for i, result in enumerate(results):
+        assert result["identity"] == "matched", result
+        assert result["started_at"].startswith(_mine(one_slot, f"m{i}")["created_at"][:19])
+    total = (time.now - started).total_seconds()
+    print(f"10 copies of a 30 s run, one slot: {total:.0f} s in all (the runs alone: 300 s)")
+    assert total <= 10 * 30 + 10 * 3 * 5 + 60
+
+
+def test_a_slot_that_never_frees_is_waited_for_no_longer_than_the_apis_queue(one_slot, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    time = EmulatedTime(one_slot)
+    one_slot.start_run("Stuck")  # ten hours
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=1200)
+    started = time.now
+    with pytest.raises(AxiomRunTimeoutError):
+        op.execute({"ti": FakeTI()})  # sent after ten minutes, queued behind "Stuck", never matched in time
+    sent = one_slot.requests("trigger")[0]
+    assert timedelta(minutes=10) <= pendulum.parse(sent["time"]) - started <= timedelta(minutes=10, seconds=15)
+    assert "as long as the API's own queue would take; sending it anyway" in _logged(caplog, capsys)
+
+
+def test_a_deadline_while_held_fails_the_task_and_starts_nothing(one_slot):
+    time = EmulatedTime(one_slot)
+    one_slot.start_run(OTHER)
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=30)
+    with pytest.raises(AxiomRunTimeoutError, match="held for a slot"):
+        op.execute({"ti": FakeTI()})
+    assert not one_slot.started_runs(QUICK) and not one_slot.requests("trigger")
+
+
+def test_without_the_hold_a_queued_trigger_still_takes_the_queue_rule(one_slot):
+    time = EmulatedTime(one_slot)
+    one_slot.start_run(OTHER)
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, wait_for_slot=False)
+    result = op.execute({"ti": FakeTI()})
+    assert _mine(one_slot, "t1")["was_queued"]
+    assert result["identity"] == "matched"
