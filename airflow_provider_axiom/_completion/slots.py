@@ -325,16 +325,23 @@ def teller(
     return say
 
 
+def could_hold(hook: AxiomHook, *, cloud_concurrency: bool) -> bool:
+    """Whether anything could hold a trigger: not with cloud concurrency on and no account limit known."""
+    settings = hook.settings
+    limit = slots_for(settings.base_url, key_fingerprint(settings.api_key)).limit(settings.concurrent_runs or None)
+    return not (cloud_concurrency and limit is None)
+
+
 def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool) -> Hold | None:
     """One look (a ``/run-reports`` call, sync): whether a trigger sent now would be held.
 
-    No call at all when nothing could hold it (cloud concurrency on and no account limit known).
+    No call at all when nothing could hold it (:func:`could_hold`).
     """
+    if not could_hold(hook, cloud_concurrency=cloud_concurrency):
+        return None
     settings = hook.settings
     slots = slots_for(settings.base_url, key_fingerprint(settings.api_key))
     limit = slots.limit(settings.concurrent_runs or None)
-    if cloud_concurrency and limit is None:
-        return None
     try:
         reports = hook.get_run_reports(REPORT_WINDOW)
     except AxiomError as err:  # the look is a courtesy: without it the trigger is sent, as before the hold

@@ -20,7 +20,7 @@ from airflow_provider_axiom._completion import (
     stop_remote_run,
     wait_for_run,
 )
-from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, hold_now, teller, wait_for_slot
+from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
@@ -191,6 +191,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         """Hold the trigger while it would be queued (see ``_completion.slots``): here, or deferred."""
         if not (self.wait_for_slot and self.wait_for_completion):
             return
+        if not could_hold(self.hook, cloud_concurrency=self.cloud_concurrency):
+            return  # cloud concurrency on and no account limit known: nothing to wait for, no call
         hold_until = held_since + DEFAULT_MAX_HOLD
         if self.deferrable:
             # A mapped copy always asks the triggerer, where the copies' triggers are let go one at a
@@ -330,7 +332,17 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             _metrics.run_reattached(self.axiom_conn_id)
             self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
         elif result.status == "queued":
-            self.log.info("axiom.ai queued the run of %r: %s", name, result.message)
+            idle = self.hook.settings.queue_idle_window
+            self.log.info(
+                "axiom.ai queued the run of %r: %s This task recognises its run once it has started and %r has "
+                "then been idle for %.0f s (queue_idle_window: a run started for another client's queued trigger "
+                "must not be taken for this one), so its result comes about that long after the run ends, at the "
+                "latest at this task's deadline",
+                name,
+                result.message,
+                name,
+                idle,
+            )
         elif result.recovered:
             self.log.info(
                 "axiom.ai started %r (found in run reports after its answer was lost); "

@@ -94,7 +94,12 @@ SCENARIO: dict[str, Any] = {
             for i in range(SOAK_RUNS_PER_MODE)
         ),
         *(
-            {"name": soak_automation(SOAK_TIMEOUT_TASK, i), "duration": TIMEOUT_RUN_SECONDS, "echo_input": True}
+            {
+                "name": soak_automation(SOAK_TIMEOUT_TASK, i),
+                "duration": TIMEOUT_RUN_SECONDS,
+                "echo_input": True,
+                "allow_cloud_concurrency": True,
+            }
             for i in range(SOAK_TIMEOUT_RUNS)
         ),
     ],

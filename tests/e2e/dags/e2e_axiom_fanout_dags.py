@@ -17,7 +17,8 @@ from tests.e2e.dags._factory import e2e_dag
 FANOUT = 20
 TASK_ID = "scrape"
 SERIAL_POOL = "axiom_fanout_serial"
-#: dag id -> (automation name, connection id, pool or None)
+#: dag id -> (automation name, connection id, pool or None); the pool's automation runs one at a
+#: time (its pool already serialises the copies, so they send at once), the others allow cloud concurrency
 FANOUT_DAGS = {
     "e2e_axiom_fanout_run_id": ("Fanout by id", "axiom_by_id", None),
     "e2e_axiom_fanout_serial": ("Fanout serial", "axiom_default", SERIAL_POOL),
@@ -38,7 +39,7 @@ def _dag(dag_id: str, automation_name: str, conn_id: str, pool: str | None) -> A
             deferrable=True,
             poll_interval=2,
             timeout=timedelta(minutes=20),
-            **({"pool": pool} if pool else {}),
+            **({"pool": pool, "wait_for_slot": False} if pool else {"cloud_concurrency": True}),
         ).expand(data=[task_input(i) for i in range(FANOUT)])
     return dag
 
