@@ -96,7 +96,7 @@ def _existing_pools() -> dict[str, Any]:
         pools = session.query(Pool).all()
         for pool in pools:
             session.expunge(pool)
-    return {pool.pool: pool for pool in pools}
+    return {str(pool.pool): pool for pool in pools}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
