@@ -4,7 +4,7 @@
 Commands:
   test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
              Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
-             default Airflow; its time is printed (1.5 minutes on an idle 2-core machine)
+             default Airflow; its time is printed (the times measured: docs/measured.md)
   e2e        every test that runs Airflow itself, on the default Airflow: the `airflow dags test`
              runs and the airflow CLI (three processes), and the real scheduler, dag-processor,
              triggerer and api-server tests (the soak, the fan-out, the asset watcher, the shared
@@ -17,6 +17,10 @@ Commands:
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
+  docs       the documentation site (MkDocs, docs/ and mkdocs.yml), served with live reload on
+             http://127.0.0.1:8000; `docs build` builds it strictly into site/ as CI does (a broken
+             link or anchor, or a docstring reference that does not resolve, fails it). Installs the
+             `docs` extra into .venv the first time. Other arguments go to mkdocs
   venv       create or update .venv only
   venvs      also the matrix venvs named, e.g. `venvs 3.0 3.1-py3.13` (CI makes them before its lanes)
   matrix     the suite on every supported Airflow minor, each in its own venv, in legs, each timed: unit
@@ -412,6 +416,22 @@ print(f"imported {pkg.__version__} from the wheel beside Airflow {airflow.__vers
 # ---------------------------------------------------------------------------------------- main
 
 
+def docs(args: list[str]) -> int:
+    """``docs [serve|build] [mkdocs arguments]``: serve the site (default), or build it strictly."""
+    stamp = VENV / ".docs-installed"
+    wanted = _fingerprint("docs")
+    if not (BIN / "mkdocs").exists() or not stamp.exists() or stamp.read_text().strip() != wanted:
+        # the docs extra beside what .venv has (its Airflow already satisfies the project's pins)
+        if sh(UV, "pip", "install", "--python", BIN / "python", "--quiet", "-e", ".[dev,docs]") != 0:
+            return 1
+        stamp.write_text(wanted + "\n")
+    action, rest = (args[0], args[1:]) if args and args[0] in ("serve", "build") else ("serve", args)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor, every build
+    if action == "build":
+        return timed("docs build", lambda: sh(BIN / "mkdocs", "build", "--strict", "--clean", *rest, env=env))
+    return sh(BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *rest, env=env)
+
+
 def lint() -> int:
     return sh(BIN / "ruff", "check", ".") or sh(BIN / "ruff", "format", "--check", ".")
 
@@ -545,6 +565,7 @@ def main(argv: list[str]) -> int:
             or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
+        "docs": lambda: docs(args),
         "matrix": lambda: matrix(args),
         "package": package,
     }
