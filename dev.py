@@ -31,6 +31,10 @@ Commands:
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
 
+With AXIOM_RECORD_FIGURES=1, a command that passes writes its time (and `bench` its figures) into
+docs/figures.json, the one home of measured figures (docs/measured.md); commit the file after such a
+run. Without it nothing is written.
+
 The first command creates .venv (the newest Airflow on the Python running dev.py) and installs the
 project with its dev extras (uv, from PyPI, makes that take seconds) and compiles it to bytecode;
 later commands reinstall only when pyproject.toml or the Airflow pins below have changed. The matrix
@@ -53,6 +57,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from scripts.figures import record_time
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -457,8 +463,11 @@ def timed(name: str, run: Callable[[], int]) -> int:
     """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
     rc = run()
+    elapsed = time.monotonic() - t0
     label = f"Airflow {AIRFLOWS[DEFAULT_AIRFLOW][0]} / Python {THIS_PYTHON}"
-    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(time.monotonic() - t0)}", flush=True)
+    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(elapsed)}", flush=True)
+    if rc == 0 and record_time(f"dev.py {name}", elapsed, by=f"`dev.py {name}`, {label}"):  # AXIOM_RECORD_FIGURES=1
+        print("    (recorded in docs/figures.json)", flush=True)
     return rc
 
 
@@ -518,6 +527,8 @@ def run_jobs(jobs: list[Job], at_once: int, gap: float) -> int:
                 sys.stdout.buffer.write(out.read())
                 outcome = "passed" if job.rc == 0 else f"FAILED (exit {job.rc})"
                 print(f"=== {job.name}: {outcome} in {fmt(job.elapsed)}", flush=True)
+                if job.rc == 0:
+                    record_time(f"dev.py e2e part: {job.name}", job.elapsed, by="`dev.py e2e`")
             time.sleep(0.5)
     print("\n=== summary")
     for job in jobs:
@@ -554,7 +565,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "venv": lambda: 0,
         "venvs": lambda: venvs(args),
-        "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
+        "demo": lambda: timed("demo", lambda: sh(BIN / "python", "scripts/demo.py")),
         "test": lambda: test(args),
         "e2e": lambda: e2e(args),
         "lint": lint,
@@ -567,7 +578,7 @@ def main(argv: list[str]) -> int:
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
         "docs": lambda: docs(args),
         "matrix": lambda: matrix(args),
-        "package": package,
+        "package": lambda: timed("package", package),
     }
     if command not in commands:
         print(__doc__)

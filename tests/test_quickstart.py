@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.figures import record_time
+
 REPO = Path(__file__).resolve().parent.parent
 MARK = "<!-- quickstart: wheel"
 
@@ -94,5 +96,7 @@ pip() {{  # the README's `pip install`, through uv, with this checkout's wheel f
         states = conn.execute("select state from dag_run where dag_id = 'example_axiom_trigger_and_wait'").fetchall()
     assert states == [("success",)], output
     assert (work / "airflow-home" / "dags" / "example_axiom_trigger_and_wait.py").is_file()
-    print(f"the wheel Quickstart ran in {time.monotonic() - started:.0f} s")
+    elapsed = time.monotonic() - started
+    print(f"the wheel Quickstart ran in {elapsed:.0f} s")
+    record_time("wheel Quickstart test", elapsed, by="`tests/test_quickstart.py` (build, venv, the block)")
     shutil.rmtree(venv, ignore_errors=True)
