@@ -95,6 +95,7 @@ pip() {{  # the README's `pip install`, through uv, with this checkout's wheel f
     with sqlite3.connect(db) as conn:
         states = conn.execute("select state from dag_run where dag_id = 'example_axiom_trigger_and_wait'").fetchall()
     assert states == [("success",)], output
+    assert "Scrape product prices: Success, 8 rows" in result.stdout + result.stderr  # what the README says it prints
     assert (work / "airflow-home" / "dags" / "example_axiom_trigger_and_wait.py").is_file()
     elapsed = time.monotonic() - started
     print(f"the wheel Quickstart ran in {elapsed:.0f} s")
