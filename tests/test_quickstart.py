@@ -50,6 +50,11 @@ def test_the_block_is_the_one_the_readme_shows():
         assert needed in block
 
 
+def test_the_readme_stays_a_front_page():
+    """What it is, install, Quickstart, one example, links: the rest lives in docs/ (about 15 KB at most)."""
+    assert len((REPO / "README.md").read_bytes()) <= 15_500
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
