@@ -4,7 +4,7 @@
 Commands:
   test       the contributor's loop: ruff, ruff format --check, mypy and every test that starts no
              Airflow process (pytest -m "not e2e and not airflow_db", in two processes at once) on the
-             default Airflow; its time is printed (1.5 minutes on an idle 2-core machine)
+             default Airflow; its time is printed (the times measured: docs/measured.md)
   e2e        every test that runs Airflow itself, on the default Airflow: the `airflow dags test`
              runs and the airflow CLI (three processes), and the real scheduler, dag-processor,
              triggerer and api-server tests (the soak, the fan-out, the asset watcher, the shared
@@ -17,6 +17,10 @@ Commands:
   unit       pytest (extra arguments are passed on)
   bench      the benchmarks (they print figures; arguments go to waiting_scale.py, e.g. `bench --quick`)
   emulator   an emulator on http://127.0.0.1:8099/api/v3 with the demo scenario
+  docs       the documentation site (MkDocs, docs/ and mkdocs.yml), served with live reload on
+             http://127.0.0.1:8000; `docs build` builds it strictly into site/ as CI does (a broken
+             link or anchor, or a docstring reference that does not resolve, fails it). Installs the
+             `docs` extra into .venv the first time. Other arguments go to mkdocs
   venv       create or update .venv only
   venvs      also the matrix venvs named, e.g. `venvs 3.0 3.1-py3.13` (CI makes them before its lanes)
   matrix     the suite on every supported Airflow minor, each in its own venv, in legs, each timed: unit
@@ -32,6 +36,10 @@ Commands:
              every version (one command, one commit); `lock 3.0` only that minor
   package    build the wheel and sdist, check their metadata (twine), install the wheel into a clean
              venv beside the oldest supported Airflow, and check that Airflow finds the provider
+
+With AXIOM_RECORD_FIGURES=1, a command that passes writes its time (and `bench` its figures) into
+docs/figures.json, the one home of measured figures (docs/measured.md); commit the file after such a
+run. Without it nothing is written.
 
 The first command creates .venv (the newest Airflow on the Python running dev.py) and installs its
 lock, the project and its extras (uv, from PyPI, makes that take seconds) and compiles them to
@@ -55,6 +63,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from scripts.figures import record_time
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -670,6 +680,16 @@ print(f"imported {pkg.__version__} from the wheel beside Airflow {airflow.__vers
 # ---------------------------------------------------------------------------------------- main
 
 
+def docs(args: list[str]) -> int:
+    """``docs [serve|build] [mkdocs arguments]``: serve the site (default), or build it strictly."""
+    # the docs extra is in every lock, so .venv has the tools already
+    action, rest = (args[0], args[1:]) if args and args[0] in ("serve", "build") else ("serve", args)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor, every build
+    if action == "build":
+        return timed("docs build", lambda: sh(BIN / "mkdocs", "build", "--strict", "--clean", *rest, env=env))
+    return sh(BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *rest, env=env)
+
+
 def lint() -> int:
     return sh(BIN / "ruff", "check", ".") or sh(BIN / "ruff", "format", "--check", ".")
 
@@ -695,8 +715,11 @@ def timed(name: str, run: Callable[[], int]) -> int:
     """Run one command of this file and print its outcome and wall time."""
     t0 = time.monotonic()
     rc = run()
+    elapsed = time.monotonic() - t0
     label = f"Airflow {airflow_release(DEFAULT_AIRFLOW)} / Python {THIS_PYTHON}"
-    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(time.monotonic() - t0)}", flush=True)
+    print(f"=== {name} ({label}) {'passed' if rc == 0 else 'FAILED'} in {fmt(elapsed)}", flush=True)
+    if rc == 0 and record_time(f"dev.py {name}", elapsed, by=f"`dev.py {name}`, {label}"):  # AXIOM_RECORD_FIGURES=1
+        print("    (recorded in docs/figures.json)", flush=True)
     return rc
 
 
@@ -764,6 +787,8 @@ def run_jobs(jobs: list[Job], at_once: int, gap: float) -> int:
                 sys.stdout.buffer.write(out.read())
                 outcome = "passed" if job.rc == 0 else f"FAILED (exit {job.rc})"
                 print(f"=== {job.name}: {outcome} in {fmt(job.elapsed)}", flush=True)
+                if job.rc == 0:
+                    record_time(f"dev.py e2e part: {job.name}", job.elapsed, by="`dev.py e2e`")
             time.sleep(0.5)
     print("\n=== summary")
     for job in jobs:
@@ -800,7 +825,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "venv": lambda: 0,
         "venvs": lambda: venvs(args),
-        "demo": lambda: sh(BIN / "python", "scripts/demo.py"),
+        "demo": lambda: timed("demo", lambda: sh(BIN / "python", "scripts/demo.py")),
         "test": lambda: test(args),
         "e2e": lambda: e2e(args),
         "lint": lint,
@@ -811,9 +836,10 @@ def main(argv: list[str]) -> int:
             or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),
+        "docs": lambda: docs(args),
         "matrix": lambda: matrix(args),
         "lock": lambda: lock(args),
-        "package": package,
+        "package": lambda: timed("package", package),
     }
     if command not in commands:
         print(__doc__)

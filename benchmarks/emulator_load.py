@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -178,6 +179,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"mean {mean:.1f} ms, max {worst:.1f} ms"
             )
         print(f"errors:     {sum(errors.values())} {dict(errors) if errors else ''}".rstrip())
+        if latencies:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+            from figures import record  # AXIOM_RECORD_FIGURES=1: docs/figures.json
+
+            if record(
+                "emulator_load",
+                f"{args.clients} keep-alive pollers",
+                {
+                    "throughput": round(len(latencies) / elapsed),
+                    "p50_ms": round(ms[50], 1),
+                    "p99_ms": round(ms[99], 1),
+                    "errors": sum(errors.values()),
+                },
+                by="`dev.py bench` (`benchmarks/emulator_load.py`)",
+            ):
+                print("(recorded in docs/figures.json)")
         return 0 if not errors else 1
     finally:
         if emulator is not None:

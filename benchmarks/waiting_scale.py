@@ -829,7 +829,70 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(cases, storms, args))
     print(f"\n(benchmark wall time {time.monotonic() - began:.0f} s)")
+    if record_figures(cases, storms, args, argv):
+        print("(recorded in docs/figures.json)")
     return 0
+
+
+def record_figures(
+    cases: list[dict[str, Any]], storms: list[dict[str, Any]], args: argparse.Namespace, argv: list[str] | None
+) -> bool:
+    """Write the rows into docs/figures.json (``AXIOM_RECORD_FIGURES=1``): the docs' tables are that file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from figures import record, recording
+
+    if not recording() or args.quick:
+        return False
+    by = "`dev.py bench " + " ".join(sys.argv[1:] if argv is None else argv) + "`"
+    conditions = f"emulator at speed {args.speed:g}, strict {LIMIT}/min"
+    for case in cases:
+        for poller in ("provider", "naive"):
+            r = case.get(poller)
+            if not r or "error" in r:
+                continue
+            variant = "one automation" if case["case"] == "one name" else ""
+            if not args.fetch_output:
+                variant = ", ".join(v for v in (variant, "`fetch_output=False`") if v)
+            cpm = r["calls_per_min"]
+            events = r["p50"] is not None
+            record(
+                "waiting_scale",
+                f"{poller}, N={r['n']}{', ' + variant if variant else ''}",
+                {
+                    "n": r["n"],
+                    "poller": poller,
+                    "variant": variant,
+                    "correct": r["correct"],
+                    "calls_per_min_reports": cpm.get("run-reports", 0),
+                    "calls_per_min_data": cpm.get("run-data", 0),
+                    "rate_limited": r["rate_limited"],
+                    "max_in_60s": r["max_in_60s"],
+                    "detect_p50": r.get("detect_p50") if poller == "provider" else None,
+                    "detect_p95": r.get("detect_p95") if poller == "provider" else None,
+                    "event_p50": r["p50"] if events else None,
+                    "event_p95": r["p95"] if events else None,
+                    "rss_kb_per_run": round(r["rss_kib_per_run"] * 1.024, 1),
+                    "conditions": conditions,
+                },
+                by=by,
+            )
+    for s in storms:
+        where = "1 process" if s["procs"] == 1 else f"{s['procs']} processes"
+        where += f", rate_limit_per_minute {s['share']} each" if s.get("share") else ""
+        record(
+            "trigger_storm",
+            f"{s['calls']} x /trigger, {where}",
+            {
+                "started": s["started"],
+                "errors": sum(s["errors"].values()),
+                "duplicates": s["duplicates"],
+                "time_to_start_all": s["time_to_start_all"],
+                "rate_limited": s["rate_limited"],
+                "max_in_60s": s["max_in_60s"],
+            },
+            by=by,
+        )
+    return True
 
 
 if __name__ == "__main__":

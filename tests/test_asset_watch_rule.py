@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -18,7 +19,9 @@ import pytest
 
 from airflow_provider_axiom._completion import watch as watch_module
 from airflow_provider_axiom._completion.watch import WATERMARK_LAG, WatchState, run_key
+from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import AxiomAuthError, AxiomNotFoundError
+from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.results import RunReport
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 from airflow_provider_axiom.triggers.watch import AxiomRunFinishedTrigger
@@ -441,3 +444,57 @@ def test_a_watched_run_pushed_back_by_newer_runs_still_fires(axiom_emulator):
     assert [e["automation_name"] for e in events[0]] == ["Export leads"]
     counts = [r["body"]["count"] for r in emu.requests("run-reports")]
     assert max(counts) == 100 and counts[-1] < 100  # widened while it ran, narrowed once it ended
+
+
+@pytest.mark.parametrize(
+    ("speed", "host_clock_off_by", "duration"),
+    [
+        pytest.param(60, timedelta(0), 60, id="emulator-at-speed-60"),
+        pytest.param(1, timedelta(minutes=10), 1, id="host-clock-10-min-ahead"),
+        pytest.param(1, -timedelta(minutes=10), 1, id="host-clock-10-min-behind"),
+    ],
+)
+def test_the_start_is_the_apis_clock_not_the_hosts(axiom_emulator, speed, host_clock_off_by, duration):
+    """Runs that ended before the watcher started never fire, and runs started after it do, however
+    far the host's clock is from the API's or however fast the emulator's runs: real time, no injection."""
+    emu = axiom_emulator
+    emu.set_speed(speed)
+    name = "Export leads"  # cloud concurrency on: no run waits in the queue
+
+    async def main() -> list[dict[str, Any]]:
+        async def until(condition: Callable[[], bool], what: str) -> None:
+            deadline = asyncio.get_running_loop().time() + 60
+            while not condition():
+                assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+                await asyncio.sleep(0.05)
+
+        before = [emu.start_run(name, duration=duration) for _ in range(3)]
+        await until(lambda: all(r["status"] == "Success" for r in emu.runs(name) if not r["history"]), "old runs")
+        # the API reports whole seconds: "before the start" holds to the second
+        ended = max(pendulum.parse(r["finished_at"]) for r in emu.started_runs(name))
+        await until(lambda: emu.now() >= ended.add(seconds=1).set(microsecond=0), "the next second of the API")
+        trigger = AxiomRunFinishedTrigger(automation_name=name, poll_interval=0.5)
+        trigger.hook = AxiomHook(clock=Clock(now=lambda: pendulum.now("UTC") + host_clock_off_by))
+        events: list[dict[str, Any]] = []
+
+        async def drain() -> None:
+            async for event in trigger.run():
+                events.append(event.payload)
+
+        task = asyncio.create_task(drain())
+        try:
+            await until(lambda: len(emu.requests("run-reports")) >= 2, "the watcher's first reads")
+            after = [emu.start_run(name, duration=duration)]
+            await until(lambda: len(events) >= 1, "the new run's event")
+            after.append(emu.start_run(name, duration=duration))
+            await until(lambda: len(events) >= 2, "the second new run's event")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        started = {r["run_id"]: r for r in emu.runs(name)}
+        key = lambda run: run_key(name, pendulum.parse(started[run["run_id"]]["created_at"]))  # noqa: E731
+        assert not {key(r) for r in before} & {e["run_key"] for e in events}
+        assert [e["run_key"] for e in events] == [key(r) for r in after]
+        return events
+
+    assert len(asyncio.run(main())) == 2

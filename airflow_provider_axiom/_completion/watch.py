@@ -9,9 +9,12 @@ automations.
 (``created_at``; the API has no run id). A report fires when it is finished, its outcome is one
 the watcher fires on, it ended (``updated_at``) at or after the *watermark*, and its key is not in
 ``fired``. The watermark starts when the watcher first starts (no backfill of history) and then
-trails each complete read by :data:`WATERMARK_LAG`; ``fired`` keeps only the runs that ended at or
-after it, so the state stays small. The shared read reaches back to the watermark, and to the
-start of any run seen running (``open``) until it ends, up to the poller's widest read.
+trails each complete read by :data:`WATERMARK_LAG`. Both read the API's clock (the ``Date`` of its
+answers), never the local one: run reports carry the API's times, so a host clock that is off, or
+an emulator running faster than real time, must not move which runs count as "before the start".
+``fired`` keeps only the runs that ended at or after it, so the state stays small. The shared
+read reaches back to the watermark, and to the start of any run seen running (``open``) until it
+ends, up to the poller's widest read.
 
 **Restarts.** The state is saved *before* the events are handed to the triggerer (and after their
 rows are read), so a crash between the two loses an event rather than firing a run twice. Where it
@@ -29,7 +32,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -186,6 +189,8 @@ class RunWatch:
     ) -> None:
         self.names, self.outcomes, self.key = list(names), list(outcomes), key
         self.clock, self.poll_interval, self.store = clock, poll_interval, store
+        #: The API's clock: the hook's, from the start on (see :meth:`start` and :meth:`follow`).
+        self.now: Callable[[], DateTime] = clock.now
         self.state: WatchState | None = None
         self._ready: asyncio.Queue[list[RunReport] | BaseException] = asyncio.Queue()
         self._failures = 0
@@ -207,7 +212,7 @@ class RunWatch:
             log.info("axiom.ai: run reports readable again after %d failed reads", self._failures)
         self._failures = 0
         self._latest = (sent, reports)
-        fire = self.state.select(reports, self.names, self.outcomes, now=self.clock.now(), complete=complete)
+        fire = self.state.select(reports, self.names, self.outcomes, now=self.now(), complete=complete)
         self._ready.put_nowait(fire)
         self._tick()
 
@@ -227,15 +232,24 @@ class RunWatch:
         self._ready.put_nowait(error)
 
     # -- the watcher's life
+    def follow(self, server_now: Callable[[], DateTime]) -> None:
+        """Read the API's clock through ``server_now`` from now on (the poller's hook, which every tick updates)."""
+        self.now = server_now
+
     async def start(self, hook: AxiomHook) -> None:
-        """Check the names (a permanent error ends the watcher) and load the saved state."""
+        """Check the names (a permanent error ends the watcher) and load the saved state.
+
+        A new watcher's watermark is the API's time when it starts, learnt from the ``Date`` of the
+        ``/list-automations`` answer, so "before the start" means what the run reports mean by it.
+        """
         known = await hook.alist_automations()
+        self.follow(hook.server_now)
         for name in self.names:
             if name not in known:
                 err = AxiomNotFoundError(f"No automation named {name!r} to watch", status_code=404)
                 err.suggest(closest_names(name, known))
                 raise err
-        self.state = await self._load() or _memory.get(self.key) or WatchState(self.clock.now().set(microsecond=0))
+        self.state = await self._load() or _memory.get(self.key) or WatchState(self.now().set(microsecond=0))
         _memory[self.key] = self.state
         log.info(
             "axiom.ai: watching %s for runs that end in %s after %s",

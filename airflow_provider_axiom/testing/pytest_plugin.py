@@ -100,40 +100,72 @@ def axiom_airflow_db() -> None:
 
 @dataclass(frozen=True)
 class DagTestResult:
-    """A DAG run made by ``dag.test()``: its state, and its task states and XComs read back."""
+    """A DAG run made by ``dag.test()``: its state, and its task states and XComs read back.
+
+    Mapped tasks (``.partial().expand()``) have one task instance per copy, told apart by their map
+    index: :meth:`task_states` gives such a task a list of states, one per copy in map-index order,
+    and :meth:`xcom` all the copies' values, or one copy's with ``map_index``.
+    """
 
     dag_id: str
     run_id: str
     state: str
 
-    def task_states(self) -> dict[str, str | None]:
-        """``{task_id: state}`` of the run's task instances."""
+    def task_states(self) -> dict[str, str | list[str | None] | None]:
+        """``{task_id: state}``; a mapped task's value is the list of its copies' states, by map index.
+
+        For example ``{"urls": "success", "scrape": ["success", "success", "failed"], "report": "success"}``.
+        """
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            rows = session.query(TaskInstance).filter(
-                TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == self.run_id
+            rows = (
+                session.query(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state)
+                .filter(TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == self.run_id)
+                .order_by(TaskInstance.task_id, TaskInstance.map_index)
+                .all()
             )
-            return {ti.task_id: None if ti.state is None else str(ti.state) for ti in rows}
+        states: dict[str, str | list[str | None] | None] = {}
+        for task_id, map_index, state in rows:
+            value = None if state is None else str(getattr(state, "value", state))
+            if map_index is None or map_index < 0:
+                states[task_id] = value
+            else:
+                copies = states.setdefault(task_id, [])
+                assert isinstance(copies, list)
+                copies.append(value)
+        return states
 
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        """An XCom of a task of this run (the operator's output rows are in ``return_value``), or None."""
+    def map_states(self, task_id: str) -> dict[int, str | None]:
+        """``{map_index: state}`` of a mapped task's copies (empty for a task that is not mapped)."""
+        states = self.task_states().get(task_id)
+        return dict(enumerate(states)) if isinstance(states, list) else {}
+
+    def xcom(self, task_id: str, key: str = "return_value", *, map_index: int | None = None) -> Any:
+        """An XCom of a task of this run (the operator's output rows are in ``return_value``), or None.
+
+        For a mapped task: with ``map_index``, that copy's value; without it, the list of every copy's
+        value in map-index order (None where a copy pushed none), as ``xcom_pull`` of a mapped task gives.
+        """
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            row = (
-                session.query(XComModel)
-                .filter(
-                    XComModel.dag_id == self.dag_id,
-                    XComModel.run_id == self.run_id,
-                    XComModel.task_id == task_id,
-                    XComModel.key == key,
-                )
-                .first()
+            query = session.query(XComModel.map_index, XComModel.value).filter(
+                XComModel.dag_id == self.dag_id,
+                XComModel.run_id == self.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
             )
-            return None if row is None else row.value
+            if map_index is not None:
+                row = query.filter(XComModel.map_index == map_index).first()
+                return None if row is None else row.value
+            values = dict(query.all())
+        copies = self.map_states(task_id)
+        if not copies:
+            return values.get(-1)
+        return [values.get(index) for index in sorted(copies)]
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
 
     Every watcher and every waiting run of one key in a triggerer share one ``/run-reports`` call
     per tick. A run is fired once, keyed by its name and start time; runs that ended before the
-    watcher first started are never fired. The payload (the asset event's ``extra["payload"]``) is
+    watcher first started (by the API's clock, whatever the host's) are never fired. The payload
+    (the asset event's ``extra["payload"]``) is
     ``{"run_key", "automation_name", "status": "success" | "failure", "outcome", "started_at",
     "finished_at", "description"}``, plus ``"data"`` (output rows, or None when no longer
     readable) with ``read_output=True``. Transient API errors are absorbed; a permanent one (a bad
@@ -92,6 +93,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
         try:
             await watch.start(hook)
             poller = await poller_for(hook)
+            watch.follow(poller.hook.server_now)  # the API's clock, as each tick's answer gives it
             poller.add_listener(watch)
             try:
                 while True:
