@@ -62,7 +62,7 @@ EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
         "Concurrent runs (plan limit)",
         "How many cloud runs the account's plan runs at once (Starter and Pro 1, Pro Max 2, Ultimate 20): "
         "a trigger is held while that many runs are going, so that it starts at once instead of being "
-        "queued. Default 0: learnt from the API's first queued answer.",
+        "queued. Default 0: not set (only a running automation holds its own triggers).",
     ),
 }
 

@@ -9,9 +9,8 @@ window and a certain run. So a trigger is held back while the latest run reports
 would be queued, and sent when a slot frees:
 
 - **held** while its automation has a ``Running`` report (unless it allows cloud concurrency), or
-  while the account has as many ``Running`` reports as its limit: ``concurrent_runs`` on the
-  connection, or learnt here from a queued answer (the account was full with the runs then
-  running);
+  while the account has as many ``Running`` reports as its plan's limit (the connection's
+  ``concurrent_runs``; unset, only the automation's own runs hold a trigger);
 - **never longer than the API's own queue**: past ``max_hold`` after it was first held (ten
   minutes: a queued trigger starts within ten) it is sent anyway, and a queued answer is matched by
   the queue rule (``_runs``);
@@ -21,7 +20,7 @@ would be queued, and sent when a slot frees:
   Two processes can let go two triggers at the same tick: the later one is queued by the API and
   matched by the queue rule, as without the hold.
 
-Pure but for the per-process memory of grants and learnt limits (:class:`KeySlots`, one per key).
+Pure but for the per-process memory of grants (:class:`KeySlots`, one per key), and the wait.
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ class Hold:
             )
         return (
             f"the account has {self.running} run(s) going, its limit of concurrent runs "
-            f"({self.limit}: the connection's concurrent_runs, or learnt from a queued answer)"
+            f"({self.limit}: the connection's concurrent_runs)"
         )
 
 
@@ -112,33 +111,12 @@ def hold_for(
     return None
 
 
-def learnt_limit(automation_name: str, reports: Sequence[RunReport], *, cloud_concurrency: bool) -> int | None:
-    """The account's limit a ``queued`` answer shows, from the reports read just before it: the
-    runs then going filled the account. None when it shows nothing (the automation itself was
-    running, or no run was seen going: the queue may have had another cause)."""
-    running = _running(reports)
-    if not running or (not cloud_concurrency and any(r.task_name == automation_name for r in running)):
-        return None
-    return len(running)
-
-
 @dataclass
 class KeySlots:
-    """One key's grants and learnt limit in this process (shared by its threads and event loops)."""
+    """One key's grants in this process (shared by its threads and event loops)."""
 
-    learnt: int | None = None
     grants: list[Grant] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def limit(self, configured: int | None) -> int | None:
-        """The limit to hold by: the connection's, else the one learnt (the smaller if both)."""
-        known = [v for v in (configured, self.learnt) if v]
-        return min(known) if known else None
-
-    def learn(self, value: int | None) -> None:
-        if value:
-            with self.lock:
-                self.learnt = value if self.learnt is None else min(self.learnt, value)
 
     def pending(self, reports: Sequence[RunReport], now: DateTime) -> list[Grant]:
         """The grants whose runs the reports do not list yet (and that have not expired); the rest are dropped."""
@@ -202,7 +180,7 @@ class SlotWait:
         hold = hold_for(
             self.automation_name,
             reports,
-            limit=self.slots.limit(self.configured_limit),
+            limit=self.configured_limit,
             cloud_concurrency=self.cloud_concurrency,
             grants=self.slots.pending(reports, self.server_now()),
         )
@@ -326,10 +304,8 @@ def teller(
 
 
 def could_hold(hook: AxiomHook, *, cloud_concurrency: bool) -> bool:
-    """Whether anything could hold a trigger: not with cloud concurrency on and no account limit known."""
-    settings = hook.settings
-    limit = slots_for(settings.base_url, key_fingerprint(settings.api_key)).limit(settings.concurrent_runs or None)
-    return not (cloud_concurrency and limit is None)
+    """Whether anything could hold a trigger: not with cloud concurrency on and no ``concurrent_runs``."""
+    return not (cloud_concurrency and not hook.settings.concurrent_runs)
 
 
 def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool) -> Hold | None:
@@ -341,7 +317,7 @@ def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool) 
         return None
     settings = hook.settings
     slots = slots_for(settings.base_url, key_fingerprint(settings.api_key))
-    limit = slots.limit(settings.concurrent_runs or None)
+    limit = settings.concurrent_runs or None
     try:
         reports = hook.get_run_reports(REPORT_WINDOW)
     except AxiomError as err:  # the look is a courtesy: without it the trigger is sent, as before the hold

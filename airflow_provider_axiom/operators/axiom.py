@@ -192,7 +192,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if not (self.wait_for_slot and self.wait_for_completion):
             return
         if not could_hold(self.hook, cloud_concurrency=self.cloud_concurrency):
-            return  # cloud concurrency on and no account limit known: nothing to wait for, no call
+            return  # cloud concurrency on and no concurrent_runs: nothing to wait for, no call
         hold_until = held_since + DEFAULT_MAX_HOLD
         if self.deferrable:
             # A mapped copy always asks the triggerer, where the copies' triggers are let go one at a
