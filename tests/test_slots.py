@@ -234,3 +234,21 @@ def test_without_the_hold_a_queued_trigger_still_takes_the_queue_rule(one_slot):
     result = op.execute({"ti": FakeTI()})
     assert _mine(one_slot, "t1")["was_queued"]
     assert result["identity"] == "matched"
+
+
+def test_a_slot_taken_after_the_triggerer_let_go_is_waited_for_again_with_the_same_bound(one_slot):
+    """Another process (a second triggerer, a worker) takes the slot between the event and the send."""
+    time = EmulatedTime(one_slot)
+    one_slot.start_run(OTHER)
+    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
+    ctx = {"ti": FakeTI()}
+    _, slot_trigger = _defer(op, ctx, "execute")
+    event = asyncio.run(_first_event(slot_trigger, time))
+    assert event["slot"] == "free"
+    one_slot.start_run(QUICK, [["task"], ["theirs"]])  # took the slot first
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute_after_slot(ctx, event)
+    assert exc.value.method_name == "execute_after_slot" and not one_slot.requests("trigger")
+    assert (
+        exc.value.trigger.held_since == slot_trigger.held_since
+    )  # the ten-minute bound still counts from the first hold

@@ -308,10 +308,12 @@ def could_hold(hook: AxiomHook, *, cloud_concurrency: bool) -> bool:
     return not (cloud_concurrency and not hook.settings.concurrent_runs)
 
 
-def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool) -> Hold | None:
+def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool, let_go: bool = False) -> Hold | None:
     """One look (a ``/run-reports`` call, sync): whether a trigger sent now would be held.
 
-    No call at all when nothing could hold it (:func:`could_hold`).
+    No call at all when nothing could hold it (:func:`could_hold`). ``let_go``: this trigger was let
+    go by a :class:`SlotWait`; when that happened in this process (``airflow dags test`` runs its
+    triggers in the task's process), its own grant does not hold it.
     """
     if not could_hold(hook, cloud_concurrency=cloud_concurrency):
         return None
@@ -326,4 +328,6 @@ def hold_now(hook: AxiomHook, automation_name: str, *, cloud_concurrency: bool) 
         )
         return None
     grants = slots.pending(reports, hook.server_now())
+    own = next((g for g in grants if g.automation_name == automation_name), None) if let_go else None
+    grants = [g for g in grants if g is not own]
     return hold_for(automation_name, reports, limit=limit, cloud_concurrency=cloud_concurrency, grants=grants)

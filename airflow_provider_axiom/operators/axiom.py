@@ -185,10 +185,21 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         deadline = to_datetime(event["deadline"], "deadline")
         if event.get("slot") == "timeout":
             raise AxiomRunTimeoutError(f"the trigger of {name!r} was held for a slot until the task's deadline")
+        if event.get("slot") == "free":
+            # A look just before sending: another process (a second triggerer, a worker) may have
+            # taken the slot since the triggerer let this one go. Held again, it defers again, with
+            # the same bound.
+            held_since = to_datetime(event["held_since"], "held_since")
+            self._hold_for_slot(context, name, deadline, held_since=held_since, looked_at_once=True)
         return self._after_trigger(context, self._trigger(context, name, data), deadline, reattached=False)
 
-    def _hold_for_slot(self, context: Context, name: str, deadline: DateTime, *, held_since: DateTime) -> None:
-        """Hold the trigger while it would be queued (see ``_completion.slots``): here, or deferred."""
+    def _hold_for_slot(
+        self, context: Context, name: str, deadline: DateTime, *, held_since: DateTime, looked_at_once: bool = False
+    ) -> None:
+        """Hold the trigger while it would be queued (see ``_completion.slots``): here, or deferred.
+
+        ``looked_at_once``: a mapped copy also looks first (it has been let go by the triggerer).
+        """
         if not (self.wait_for_slot and self.wait_for_completion):
             return
         if not could_hold(self.hook, cloud_concurrency=self.cloud_concurrency):
@@ -197,8 +208,11 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if self.deferrable:
             # A mapped copy always asks the triggerer, where the copies' triggers are let go one at a
             # time; another task looks once (one /run-reports call) and defers only when held.
-            mapped = getattr(context.get("ti"), "map_index", -1) not in (None, -1)
-            if not mapped and hold_now(self.hook, name, cloud_concurrency=self.cloud_concurrency) is None:
+            mapped = getattr(context.get("ti"), "map_index", -1) not in (None, -1) and not looked_at_once
+            if (
+                not mapped
+                and hold_now(self.hook, name, cloud_concurrency=self.cloud_concurrency, let_go=looked_at_once) is None
+            ):
                 return
             self.defer(
                 trigger=AxiomSlotTrigger(
