@@ -833,6 +833,7 @@ def main(argv: list[str]) -> int:
         "unit": lambda: unit(*args),
         "bench": lambda: (
             sh(BIN / "python", "benchmarks/emulator_load.py")
+            or sh(BIN / "python", "benchmarks/queued_wait.py")
             or sh(BIN / "python", "benchmarks/waiting_scale.py", *args)
         ),
         "emulator": lambda: sh(BIN / "axiom-emulator", "--port", "8099", "--scenario", "demo"),

@@ -1,0 +1,82 @@
+"""End to end: mapped copies over one automation without cloud concurrency, held until it is idle.
+
+A real scheduler, dag-processor, one triggerer and a LocalExecutor running 4 task processes at
+once; ten copies of a 5 s run; no pool. Each copy is held in the triggerer and let go one at a time,
+so every run starts at once (none queued by the emulator), every copy gets its own rows, none ends
+before its run, and the whole fan-out takes about the sum of the runs plus each copy's hand-over
+(the triggerer's tick and the task's resume in a worker).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+import pytest
+
+from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.dags.e2e_axiom_slot_dags import SLOT_AUTOMATION, SLOT_COPIES, SLOT_DAG_ID, SLOT_TASK_ID, copy_input
+
+pytestmark = pytest.mark.e2e
+
+RUN_SECONDS = 5
+SCENARIO = {
+    "api_key": "slot-fanout-key",
+    "speed": 1,
+    "rate_limit_per_minute": None,
+    "plan": {"concurrency": 5},
+    "automations": [{"name": SLOT_AUTOMATION, "duration": RUN_SECONDS, "echo_input": True}],
+}
+
+
+@pytest.fixture(scope="module")
+def held(start_airflow) -> AirflowUnderTest:
+    return start_airflow(
+        SCENARIO,
+        dag_files=["e2e_axiom_slot_dags.py"],
+        dag_ids=[SLOT_DAG_ID],
+        parallelism=4,
+        triggerers=1,
+        env={"AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(SLOT_COPIES)},
+    )
+
+
+def test_copies_over_one_automation_run_one_after_another_each_its_own(held: AirflowUnderTest) -> None:
+    af = held
+    run_id = af.trigger_dag(SLOT_DAG_ID)
+    started = pendulum.now("UTC")
+    state = wait_for(
+        "the held fan-out to finish",
+        lambda: (s := af.dag_run(SLOT_DAG_ID, run_id)["state"]) in ("success", "failed") and s,
+        timeout=600,
+        on_timeout=af.diagnostics,
+    )
+    total = (pendulum.now("UTC") - started).total_seconds()
+    path = f"/dags/{SLOT_DAG_ID}/dagRuns/{run_id}/taskInstances/{SLOT_TASK_ID}/listMapped"
+    copies = sorted(af.api("GET", path, params={"limit": 100})["task_instances"], key=lambda ti: ti["map_index"])
+    runs = [r for r in af.emulator.runs(SLOT_AUTOMATION) if not r["history"]]
+    tally = {"own rows": 0, "another's run": 0, "ended before its run": 0, "queued by the API": 0}
+    for ti in copies:
+        index = ti["map_index"]
+        xcom = f"/dags/{SLOT_DAG_ID}/dagRuns/{run_id}/taskInstances/{SLOT_TASK_ID}/xcomEntries/return_value"
+        result: dict[str, Any] = dict(af.api("GET", xcom, params={"map_index": index})["value"])
+        [mine] = [r for r in runs if r["input_data"] == copy_input(index)]
+        tally["queued by the API"] += bool(mine["was_queued"])
+        if (result.get("data") or {}).get("google-sheet-data") == copy_input(index):
+            tally["own rows"] += 1
+        if result.get("started_at") and pendulum.parse(result["started_at"]) != pendulum.parse(
+            mine["created_at"]
+        ).replace(microsecond=0):
+            tally["another's run"] += 1
+        if pendulum.parse(ti["end_date"]) < pendulum.parse(mine["finished_at"]).subtract(seconds=1):
+            tally["ended before its run"] += 1
+    print(
+        f"\n{SLOT_COPIES} held copies of a {RUN_SECONDS} s run: {total:.0f} s in all "
+        f"(the runs alone {SLOT_COPIES * RUN_SECONDS} s); " + ", ".join(f"{k} {v}" for k, v in tally.items())
+    )
+    assert state == "success", af.diagnostics()
+    assert len(runs) == SLOT_COPIES, "one run per copy"
+    assert tally == {"own rows": SLOT_COPIES, "another's run": 0, "ended before its run": 0, "queued by the API": 0}
+    starts = sorted(pendulum.parse(r["created_at"]) for r in runs)
+    ends = sorted(pendulum.parse(r["finished_at"]) for r in runs)
+    assert all(start >= end for start, end in zip(starts[1:], ends[:-1], strict=True)), "runs overlapped"
