@@ -37,6 +37,10 @@ import pendulum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+from figures import record
+
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
@@ -120,6 +124,19 @@ def main(argv: list[str]) -> int:
             r = run_mode(hold, draws)
         a, s = r["added"], r["to_start"]
         mode = "hold (default)" if hold else "wait_for_slot=False"
+        figures = {
+            "tasks": args.tasks,
+            "contended": sum(d is not None for d in draws),
+            "added_p50": statistics.median(a),
+            "added_p95": pct(a, 0.95),
+            "added_max": max(a),
+            "start_p50": statistics.median(s),
+            "start_p95": pct(s, 0.95),
+            "queued": r["queued"],
+            "wrong": r["wrong"],
+        }
+        if record("queued_wait", f"`{mode}`" if not hold else mode, figures, by="`dev.py bench` (queued_wait.py)"):
+            print("(recorded in docs/figures.json)")
         print(
             f"| {mode} | {statistics.median(a):.0f} / {pct(a, 0.95):.0f} / {max(a):.0f} "
             f"| {statistics.median(s):.0f} / {pct(s, 0.95):.0f} | {r['queued']} | {r['wrong']} |",

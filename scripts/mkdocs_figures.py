@@ -100,7 +100,25 @@ def _emulator_load(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _queued_wait(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "| mode | tasks (waiting for a slot) | added wait p50 / p95 / max (s) | wanted to started p50 / p95 (s) "
+        "| queued by the API | wrong rows | conditions |",
+        "|---|---:|---|---|---:|---:|---|",
+    ]
+    for name in sorted(section, reverse=True):
+        for e in section[name]:
+            lines.append(
+                f"| {name} | {_num(e['tasks'])} ({_num(e['contended'])}) "
+                f"| {_num(e['added_p50'], 0)} / {_num(e['added_p95'], 0)} / {_num(e['added_max'], 0)} "
+                f"| {_num(e['start_p50'], 0)} / {_num(e['start_p95'], 0)} | {_num(e['queued'])} | {_num(e['wrong'])} "
+                f"| {_where(e)}; {e.get('by', '')} |"
+            )
+    return lines
+
+
 RENDER = {
+    "queued_wait": _queued_wait,
     "times": _times,
     "waiting_scale": _waiting_scale,
     "trigger_storm": _trigger_storm,
