@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,7 +54,7 @@ DEFAULT_MAX_HOLD = timedelta(minutes=10)
 #: (a deferred task resumes in a worker to send it: scheduling takes seconds, sometimes a minute).
 GRANT_TTL = timedelta(minutes=2)
 
-HoldReason = Literal["automation_running", "account_full"]
+HoldReason = Literal["automation_running", "rows_pending", "account_full"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ class Hold:
     limit: int | None  # the account's limit as known (None: not known)
 
     def describe(self) -> str:
+        if self.reason == "rows_pending":
+            return (
+                f"a run of {self.automation_name!r} waited for in this process has ended but its rows are not "
+                "read yet, and /run-data shows only the newest run of a name: a new run now would hide them"
+            )
         if self.reason == "automation_running":
             return (
                 f"{self.automation_name!r} is running, and an automation runs one instance at a time unless "
@@ -95,17 +100,22 @@ def hold_for(
     limit: int | None,
     cloud_concurrency: bool,
     grants: Sequence[Grant] = (),
+    rows_pending: Collection[str] = (),
 ) -> Hold | None:
     """Why a ``/trigger`` of ``automation_name`` would be queued now, or None when it would start at once.
 
     ``reports`` are the latest run reports (newest first); ``grants`` the triggers this process
-    let go whose runs the reports do not list yet.
+    let go whose runs the reports do not list yet; ``rows_pending`` the automations of runs waited
+    for in this process that have not been told their outcome yet (an ended run's rows are still
+    to be read: a new run of its name would hide them, so it holds too unless cloud concurrency is on).
     """
     running = _running(reports)
     busy_here = [r for r in running if r.task_name == automation_name]
     granted_here = [g for g in grants if g.automation_name == automation_name]
     if (busy_here or granted_here) and not cloud_concurrency:
         return Hold("automation_running", automation_name, len(running) + len(grants), limit)
+    if automation_name in rows_pending and not cloud_concurrency:
+        return Hold("rows_pending", automation_name, len(running) + len(grants), limit)
     if limit is not None and len(running) + len(grants) >= limit:
         return Hold("account_full", automation_name, len(running) + len(grants), limit)
     return None
@@ -163,6 +173,7 @@ class SlotWait:
     clock_now: Callable[[], DateTime]
     server_now: Callable[[], DateTime]
     say: Callable[[Hold | None, SlotOutcome | None], None]
+    rows_pending: Callable[[], Collection[str]] = frozenset
     outcome: SlotOutcome | None = None
     hold: Hold | None = None
     reports: list[RunReport] = field(default_factory=list)
@@ -183,6 +194,7 @@ class SlotWait:
             limit=self.configured_limit,
             cloud_concurrency=self.cloud_concurrency,
             grants=self.slots.pending(reports, self.server_now()),
+            rows_pending=self.rows_pending(),
         )
         if hold is None:
             self.slots.grant(self.automation_name, self.server_now())
@@ -235,6 +247,7 @@ async def wait_for_slot(
         hook.clock.now,
         poller.hook.server_now,
         say,
+        lambda: {w.ref.automation_name for w in poller.waiters if not w.done.is_set()},
     )
     poller.add_listener(waiting)
     try:
