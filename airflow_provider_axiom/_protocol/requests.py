@@ -148,9 +148,13 @@ def trigger_request(name: str, data: Any = None) -> ApiRequest:
 
 
 def run_data_request(name: str | None = None, run_id: str | None = None) -> ApiRequest:
-    if run_id:
+    """``/run-data`` by ``name`` (documented); a ``run_id`` (undocumented) goes beside it (alone without a name)."""
+    if run_id and not name:
         return ApiRequest("/run-data", {"run_id": str(run_id)})
-    return ApiRequest("/run-data", {"name": validate_name(name)})
+    body: dict[str, Any] = {"name": validate_name(name)}
+    if run_id:
+        body["run_id"] = str(run_id)
+    return ApiRequest("/run-data", body)
 
 
 def run_reports_request(count: int | None = 5) -> ApiRequest:
@@ -211,8 +215,8 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
 
 
 def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:
-    """``/stop`` by the API's run id when there is one, else by ``pid``/``pw`` read from the viewer URL."""
-    if run_id:
+    """``/stop`` by ``pid``/``pw`` read from the viewer URL (documented), else by the API's run id (undocumented)."""
+    if not viewer_url and run_id:
         return ApiRequest("/stop", {"run_id": str(run_id)}, allow_empty_body=True)
     if not viewer_url:
         raise AxiomBadRequestError("stopping a run needs its viewer URL or its run id")
