@@ -58,6 +58,11 @@ def reads(hook: AxiomHook, endpoint: Endpoint) -> bool:
     return reading(hook, endpoint) == "reads"
 
 
+def proving(hook: AxiomHook, endpoint: Endpoint) -> bool:
+    """Whether the proof for ``endpoint`` is in flight (claimed, no verdict yet)."""
+    return _readings.get(_key(hook, endpoint)) == "proving"
+
+
 def due(hook: AxiomHook, endpoint: Endpoint) -> bool:
     """Whether the proof for ``endpoint`` has yet to be sent (no one in this process has claimed it)."""
     return _key(hook, endpoint) not in _readings

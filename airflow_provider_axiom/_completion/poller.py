@@ -78,6 +78,7 @@ class Waiter:
     read_done_at: float = 0.0  # monotonic: the rows are confirmed by a reports read sent after this
     ended_seen: int = 0  # run id: ended runs in its window at the last read by id
     by_id: bool = False  # its run id is read by the API (proven for the key): the rules see the id
+    id_refused: bool = False  # a read by its run id was refused (expired?): by name from then on
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def finish(
@@ -318,7 +319,8 @@ class KeyPoller:
         reach = self._listener_reach()  # a listener (asset watcher) may need older reports too
         listener_deep = full and reach is not None and oldest is not None and oldest >= reach
         self._listed = {r.task_name for r in reports}
-        await self._prove_run_ids(open_waiters)
+        if await self._proof_pending(open_waiters):
+            return  # decide nothing while the key's run-id proof is in flight elsewhere: one tick, at most a call
         for waiter in open_waiters:
             if waiter.phase == "confirming" and sent >= waiter.read_done_at:
                 self._confirm(waiter, reports)
@@ -368,15 +370,18 @@ class KeyPoller:
         So an answer to a request that could carry an unproven id is judged exactly as one by name.
         """
         if fresh:
-            waiter.by_id = waiter.ref.run_id is not None and _run_ids.reads(self.hook, "run-data")
+            has_id = waiter.ref.run_id is not None and not waiter.id_refused
+            waiter.by_id = has_id and _run_ids.reads(self.hook, "run-data")
         return waiter.ref if waiter.by_id else replace(waiter.ref, run_id=None)
 
-    async def _prove_run_ids(self, open_waiters: list[Waiter]) -> None:
-        """Send the key's one ``/run-data`` proof once a run with a run id is listed (its name has a run)."""
+    async def _proof_pending(self, open_waiters: list[Waiter]) -> bool:
+        """Send the key's one ``/run-data`` proof once a run with a run id is listed (its name has a run);
+        True while another poller's proof is still awaited (runs are then matched on the next tick)."""
         named = [w.ref.automation_name for w in open_waiters if w.ref.run_id is not None]
         listed = [name for name in named if name in self._listed]
         if listed and _run_ids.due(self.hook, "run-data"):
             await _run_ids.aprove_run_data(self.hook, listed[0])
+        return bool(named) and _run_ids.proving(self.hook, "run-data")
 
     def _forget_claims(self, open_waiters: list[Waiter]) -> None:
         """Claimed runs older than every open window of their automation can no longer be anyone's candidate."""
@@ -439,7 +444,7 @@ class KeyPoller:
             run = await self.hook.aget_run_data(ref.automation_name, run_id=ref.run_id)
         except AxiomError as err:
             if ref.run_id is not None and _run_ids.refused(self.hook, "run-data", err):
-                waiter.by_id, waiter.phase, waiter.ended_seen = False, "watching", 0
+                waiter.by_id, waiter.id_refused, waiter.phase, waiter.ended_seen = False, True, "watching", 0
                 return
             if waiter.read == "rows":
                 _metrics.output_read_failed(self.hook.axiom_conn_id)
