@@ -154,8 +154,8 @@ class AxiomRunFailedError(AxiomRetryableError):
         text = self.summary
         if self.description:
             text += f"\nRun report:\n{self.description}"
-        if self.viewer_url:
-            text += f"\nViewer: {self.viewer_url}"
+        if self.viewer_url:  # a credential: kept on the error and in the task's "Axiom run" link, never in a log
+            text += "\nViewer: the task's 'Axiom run' link"
         return text
 
 

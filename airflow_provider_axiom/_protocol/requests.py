@@ -199,7 +199,7 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
     query = urlsplit(text).query if "?" in text else text
     params = parse_qs(query, keep_blank_values=True)
     host = (params.get("host") or [""])[0]
-    pw = (params.get("password") or params.get("pw") or [""])[0]
+    pw = viewer_password(text) or ""
     if not host:
         # the documented /stop example starts with the host itself: "dev-c-0002-v4-proxy.axiom.ai&port=443&..."
         host = text.split("&", 1)[0] if "=" not in text.split("&", 1)[0] else ""
@@ -212,6 +212,22 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
     if not pw:
         raise AxiomBadRequestError("viewer_url has no password parameter: cannot derive pw")
     return ViewerCredentials(pid=match.group(1)[-2:], pw=pw)
+
+
+def viewer_password(viewer_url: str | None) -> str | None:
+    """The viewer link's password (what opens the live browser, and ``/stop``'s ``pw``), or None."""
+    if not viewer_url:
+        return None
+    text = viewer_url.strip()
+    params = parse_qs(urlsplit(text).query if "?" in text else text, keep_blank_values=True)
+    found = params.get("password") or params.get("pw") or [""]
+    return found[0] or None
+
+
+def viewer_link_masked(viewer_url: str) -> str:
+    """The viewer link with its password shown as ``***`` (safe for a log or an error message)."""
+    password = viewer_password(viewer_url)
+    return viewer_url.replace(password, "***") if password else viewer_url
 
 
 def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:
