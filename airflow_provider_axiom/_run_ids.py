@@ -68,19 +68,27 @@ def due(hook: AxiomHook, endpoint: Endpoint) -> bool:
     return _key(hook, endpoint) not in _readings
 
 
+def verdict_of(status: int | None, message: str | None, endpoint: Endpoint) -> Reading:
+    """What a proof's answer shows, from its HTTP status (None: no answer) and the API's message."""
+    if status is None or status >= 500 or status in (401, 403, 408, 429):
+        return "unproven"  # says nothing about run ids
+    if status < 400:
+        return "ignores"
+    if status == 404:
+        if (message or "").strip().lower().startswith("task not found"):
+            return "unproven" if endpoint == "run-data" else "refuses"
+        return "reads"  # "Run not found": the id was looked up
+    return "refuses"
+
+
 def verdict(error: AxiomError | None, endpoint: Endpoint) -> Reading:
-    """What a proof's answer shows: ``error`` is what it raised (None: it was answered)."""
+    """:func:`verdict_of` for a hook call: ``error`` is what it raised (None: it was answered)."""
     if error is None:
         return "ignores"
-    status = error.status_code
-    if error.retryable or status is None or isinstance(error, (AxiomAuthError, AxiomQuotaError)):
-        return "unproven"  # says nothing about run ids
-    message = (error.api_message or "").strip().lower()
-    if isinstance(error, AxiomNotFoundError):
-        if message.startswith("task not found"):
-            return "unproven" if endpoint == "run-data" else "refuses"
-        return "reads"
-    return "refuses" if 400 <= status < 500 else "unproven"
+    if error.retryable or isinstance(error, (AxiomAuthError, AxiomQuotaError)):
+        return "unproven"
+    status = 404 if isinstance(error, AxiomNotFoundError) else error.status_code
+    return verdict_of(status, error.api_message, endpoint)
 
 
 _SAID = {
