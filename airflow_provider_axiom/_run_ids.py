@@ -160,6 +160,10 @@ def _stop_shape(hook: AxiomHook, viewer_url: str | None, run_id: str | None) -> 
     return "id" if reads(hook, "stop") else "none"
 
 
+def _proven_stop(hook: AxiomHook, error: AxiomError | None) -> Literal["id", "none"]:
+    return "id" if _record(_key(hook, "stop"), verdict(error, "stop"), error) == "reads" else "none"
+
+
 def stop_by_id(hook: AxiomHook, viewer_url: str | None, run_id: str | None) -> bool | None:
     """How to stop a run: by the link (False), by its id (True), or not at all (None); may send the proof."""
     hook.transport()
@@ -168,9 +172,9 @@ def stop_by_id(hook: AxiomHook, viewer_url: str | None, run_id: str | None) -> b
         try:
             hook.stop_run(None, run_id=IMPOSSIBLE_RUN_ID)
         except AxiomError as err:
-            shape = "id" if _record(_key(hook, "stop"), verdict(err, "stop"), err) == "reads" else "none"
+            shape = _proven_stop(hook, err)
         else:
-            shape = "id" if _record(_key(hook, "stop"), "ignores", None) == "reads" else "none"
+            shape = _proven_stop(hook, None)
     return None if shape == "none" else shape == "id"
 
 
@@ -182,9 +186,9 @@ async def astop_by_id(hook: AxiomHook, viewer_url: str | None, run_id: str | Non
         try:
             await hook.astop_run(None, run_id=IMPOSSIBLE_RUN_ID)
         except AxiomError as err:
-            shape = "id" if _record(_key(hook, "stop"), verdict(err, "stop"), err) == "reads" else "none"
+            shape = _proven_stop(hook, err)
         else:
-            shape = "id" if _record(_key(hook, "stop"), "ignores", None) == "reads" else "none"
+            shape = _proven_stop(hook, None)
     return None if shape == "none" else shape == "id"
 
 
