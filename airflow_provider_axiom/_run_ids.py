@@ -125,7 +125,16 @@ async def aprove_run_data(hook: AxiomHook, name: str) -> Reading | None:
         await hook.aget_run_data(name, run_id=IMPOSSIBLE_RUN_ID)
     except AxiomError as err:
         return _record(key, verdict(err, "run-data"), err)
+    except BaseException:  # cancelled, or a bug: no poller may wait for a verdict that never comes
+        _release(key)
+        raise
     return _record(key, "ignores", None)
+
+
+def _release(key: _Key) -> None:
+    with _lock:
+        if _readings.get(key) == "proving":
+            del _readings[key]
 
 
 def refused(hook: AxiomHook, endpoint: Endpoint, error: AxiomError) -> bool:
@@ -173,6 +182,9 @@ def stop_by_id(hook: AxiomHook, viewer_url: str | None, run_id: str | None) -> b
             hook.stop_run(None, run_id=IMPOSSIBLE_RUN_ID)
         except AxiomError as err:
             shape = _proven_stop(hook, err)
+        except BaseException:
+            _release(_key(hook, "stop"))
+            raise
         else:
             shape = _proven_stop(hook, None)
     return None if shape == "none" else shape == "id"
@@ -187,6 +199,9 @@ async def astop_by_id(hook: AxiomHook, viewer_url: str | None, run_id: str | Non
             await hook.astop_run(None, run_id=IMPOSSIBLE_RUN_ID)
         except AxiomError as err:
             shape = _proven_stop(hook, err)
+        except BaseException:
+            _release(_key(hook, "stop"))
+            raise
         else:
             shape = _proven_stop(hook, None)
     return None if shape == "none" else shape == "id"

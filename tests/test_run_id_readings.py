@@ -20,6 +20,7 @@ from airflow_provider_axiom._completion import poller as poller_module
 from airflow_provider_axiom._completion import wait as wait_module
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import AxiomError
+from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
@@ -257,3 +258,23 @@ def test_a_refused_read_by_id_falls_back_to_the_name(
         refused = [r for r in emulator.requests("run-data") if r["status"] == 404 and r["body"].get("run_id")]
         # the proof, the one read by the expired id, the proof again; never another read by this run's id
         assert len(refused) == 3
+
+
+def test_a_proof_cut_short_is_released_for_the_next_poller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poller cancelled while its proof is in flight leaves no "proving" behind for others to wait on."""
+    with AxiomEmulator(scenario("by_id")) as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
+        hook = AxiomHook()
+
+        async def cancelled(*args: Any, **kwargs: Any) -> Any:
+            assert _run_ids.proving(hook, "run-data")
+            raise asyncio.CancelledError
+
+        async def main() -> None:
+            await hook.atransport()
+            monkeypatch.setattr(hook, "aget_run_data", cancelled)
+            with pytest.raises(asyncio.CancelledError):
+                await _run_ids.aprove_run_data(hook, NAME)
+
+        asyncio.run(main())
+        assert _run_ids.due(hook, "run-data") and not _run_ids.proving(hook, "run-data")
