@@ -70,10 +70,13 @@ def _worth_masking(secret: str | None) -> bool:
 
 def mask_secret(secret: str | None) -> None:
     """Register a secret with Airflow's masker (this process and its supervisor): logs show ``***``."""
-    if _worth_masking(secret):
+    if not _worth_masking(secret):
+        return
+    try:
         from airflow.providers.common.compat.sdk import mask_secret as _mask
-
-        _mask(secret)
+    except ImportError:  # common-compat 1.20 does not map it: where Airflow 3.0 has it
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
+    _mask(secret)
 
 
 async def amask_secret(secret: str | None) -> None:
