@@ -8,6 +8,7 @@ exist only on newer releases are detected here, never by comparing version strin
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -80,13 +81,20 @@ def mask_secret(secret: str | None) -> None:
 
 
 async def amask_secret(secret: str | None) -> None:
-    """:func:`mask_secret` from async code (a trigger); where Airflow has no async form, this process only."""
+    """:func:`mask_secret` from async code (a trigger), never blocking the event loop on its supervisor."""
     if not _worth_masking(secret):
         return
     try:
         from airflow.sdk.log import amask_secret as _amask
-    except ImportError:
+    except ImportError:  # an Airflow without amask_secret: what it does, through the async channel
         _local_mask(str(secret))
+        with contextlib.suppress(Exception):
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import MaskSecret
+
+            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+            if comms is not None and hasattr(comms, "asend"):
+                await comms.asend(MaskSecret(value=secret, name=None))
         return
     await _amask(secret)
 
