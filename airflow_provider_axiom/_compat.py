@@ -8,6 +8,7 @@ exist only on newer releases are detected here, never by comparing version strin
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -60,12 +61,61 @@ async def get_connection_async(conn_id: str, hook: Any) -> Any:
     return await get_async_connection(conn_id, hook)
 
 
+#: Airflow's secrets masker skips (with a warning) secrets shorter than this; nothing shorter is registered.
+MIN_MASKED_LENGTH = 5
+
+
+def _worth_masking(secret: str | None) -> bool:
+    return bool(secret) and len(secret or "") >= MIN_MASKED_LENGTH
+
+
+def mask_secret(secret: str | None) -> None:
+    """Register a secret with Airflow's masker (this process and its supervisor): logs show ``***``."""
+    if not _worth_masking(secret):
+        return
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret as _mask
+    except ImportError:  # common-compat 1.20 does not map it: where Airflow 3.0 has it
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
+    _mask(secret)
+
+
+async def amask_secret(secret: str | None) -> None:
+    """:func:`mask_secret` from async code (a trigger), never blocking the event loop on its supervisor."""
+    if not _worth_masking(secret):
+        return
+    try:
+        from airflow.sdk.log import amask_secret as _amask
+    except ImportError:  # an Airflow without amask_secret: what it does, through the async channel
+        _local_mask(str(secret))
+        with contextlib.suppress(Exception):
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import MaskSecret
+
+            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+            if comms is not None and hasattr(comms, "asend"):
+                await comms.asend(MaskSecret(value=secret, name=None))
+        return
+    await _amask(secret)
+
+
+def _local_mask(secret: str) -> None:
+    for module in ("airflow.sdk._shared.secrets_masker", "airflow.sdk.execution_time.secrets_masker"):
+        try:
+            masker = __import__(module, fromlist=["_secrets_masker"])._secrets_masker()
+        except (ImportError, AttributeError):
+            continue
+        masker.add_mask(secret)
+        return
+
+
 __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "ASSET_STATE_STORE",
     "DECLARATIVE_CONNECTION_FORM",
+    "MIN_MASKED_LENGTH",
     "TASK_STATE_STORE",
     "TRIGGER_ON_KILL",
     "AirflowException",
@@ -83,7 +133,9 @@ __all__ = [
     "PokeReturnValue",
     "TaskInstanceKey",
     "TriggerEvent",
+    "amask_secret",
     "conf",
     "get_connection_async",
+    "mask_secret",
     "xcom_value",
 ]

@@ -20,7 +20,9 @@ and the single sync look alike:
   only when every consistent assignment gives it that run; otherwise it is *ambiguous* between the
   runs it could own, and reports an outcome only when they all ended the same way, never their
   times or rows.
-- **Rows only when provably its own.** With a run id they are read by id. Without one, only while
+- **Rows only when provably its own.** With a run id the API has shown it reads (``_run_ids``), they
+  are read by id, and every rule here is given the ref with its id; otherwise the ref without it, so an
+  unproven id changes nothing. Without one, only while
   the run is the newest of its name, and only if a read of the reports taken after the ``/run-data``
   answer still shows it newest.
 """
@@ -211,6 +213,7 @@ class RunObservation:
     is_newest: bool = False
     raw_status: str | None = None
     candidates: tuple[RunReport, ...] = ()
+    by_id: bool = False  # read by a run id the API has shown it reads
 
     @property
     def terminal(self) -> bool:
@@ -445,7 +448,8 @@ def deep_observation(ref: RunRef, run: RunData, *, listed: bool) -> RunObservati
     state = run_state(run.status)
     if not is_over(state):
         return None
-    return RunObservation(state, None, is_newest=ref.run_id is None, raw_status=run.status)
+    by_id = ref.run_id is not None
+    return RunObservation(state, None, is_newest=not by_id, raw_status=run.status, by_id=by_id)
 
 
 def rows_unavailable(ref: RunRef, obs: RunObservation) -> DataUnavailable | None:

@@ -3,7 +3,10 @@
 Read-only by default (``/list-automations``, ``/remaining-runtime``, ``/run-reports`` with counts
 of 5, 100 and 2,500, ``/run-data`` of one automation): about 6 calls. With ``--trigger NAME`` it
 also runs one full cycle on a test automation: trigger, watch ``/run-reports`` until the run is
-listed and finished, read ``/run-data`` (a real, billed run). Each assumption is printed with what
+listed and finished, read ``/run-data`` (a real, billed run); when ``/trigger`` returned a run id,
+each by-id request the package may send is tried on that run (``/run-data`` with the name and an id
+no run has, ``/stop`` with such an id; where the API reads ids, the same with the run's own id), and
+said to read run ids, ignore them or refuse them. Each assumption is printed with what
 the API answered and ``matches`` or ``differs``; the exit code is 1 when a difference breaks an
 assumption the package relies on, 2 when the check could not run, else 0. The key is never printed.
 
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_axiom._connection import DEFAULT_BASE_URL, AxiomSettings, build_base_url
+from airflow_provider_axiom._contract_run_ids import run_id_checks
 from airflow_provider_axiom._protocol import (
     ApiRequest,
     list_automations_request,
@@ -243,9 +247,11 @@ def trigger_cycle(
     findings.append(
         Finding(
             "/trigger returns no run id (runs are recognised by name and start time)",
-            "a run id" if run_id else "no run id",
+            "a run id (recorded and reported; the run-id findings below say whether requests use it)"
+            if run_id
+            else "no run id",
             matches=not run_id,
-            breaking=False,  # the package uses one when given
+            breaking=False,  # the package shapes requests by it only where the API has shown that it reads it
         )
     )
     if queued:
@@ -291,7 +297,9 @@ def trigger_cycle(
         except Exception as err:
             answered, ok = api.redact(str(err))[:200], False
         findings.append(Finding("/run-data of a finished run answers its status and output rows", answered, ok))
+        ended: str | None = run_state(str(report.get("status")))
     else:
+        ended = None
         findings.append(
             Finding(
                 f"the test run of {name!r} finishes within the wait ({wait:g} s)",
@@ -300,6 +308,8 @@ def trigger_cycle(
                 breaking=False,
             )
         )
+    if run_id:
+        findings += [Finding(*check) for check in run_id_checks(api.post, name, str(run_id), ended)]
     return findings
 
 

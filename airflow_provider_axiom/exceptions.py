@@ -154,8 +154,8 @@ class AxiomRunFailedError(AxiomRetryableError):
         text = self.summary
         if self.description:
             text += f"\nRun report:\n{self.description}"
-        if self.viewer_url:
-            text += f"\nViewer: {self.viewer_url}"
+        if self.viewer_url:  # a credential: kept on the error and in the task's "Axiom run" link, never in a log
+            text += "\nViewer: the task's 'Axiom run' link"
         return text
 
 
@@ -212,9 +212,14 @@ class AxiomNotFoundError(AxiomPermanentError):
     """HTTP 404 / "Task not found": no automation with that exact name (case and spaces matter)."""
 
     default_hint = "Names are case- and whitespace-sensitive; copy the name exactly from the axiom.ai dashboard"
+    #: The hint of a 404 about a run (a run id, a viewer link), not a name the user gave.
+    run_hint = "The API knows no such run for this key: it ended long ago, or its id or viewer link is another key's"
 
     def __init__(self, summary: str, *, suggestions: list[str] | None = None, **kwargs: Any) -> None:
         self.suggestions = list(suggestions or [])
+        about_a_run = str(kwargs.get("api_message") or "").lower().startswith("run not found")
+        if kwargs.get("hint") is None and (about_a_run or kwargs.get("endpoint") == "/stop"):
+            kwargs["hint"] = self.run_hint
         super().__init__(summary, **kwargs)
 
     def suggest(self, names: list[str]) -> None:

@@ -51,7 +51,7 @@ def example_axiom_trigger_and_wait():
         print(f"{result['automation_name']}: {result['status']}, {len(rows)} rows")
         for row in rows:
             print("  ", " | ".join(row))
-        print("Viewer:", result["viewer_url"])
+        print("Run id:", result["run_id"])  # not the viewer link: it is a credential (the "Axiom run" link has it)
         return len(rows)
 
     load_rows(scrape.output)

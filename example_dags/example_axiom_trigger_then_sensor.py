@@ -42,7 +42,7 @@ def example_axiom_trigger_then_sensor():
     @task
     def count_leads(result: dict) -> int:
         rows = (result["data"] or {}).get("google-sheet-data", [])
-        print(f"{len(rows) - 1 if rows else 0} leads exported; viewer: {result['viewer_url']}")
+        print(f"{len(rows) - 1 if rows else 0} leads exported, run finished at {result['finished_at']}")
         return len(rows)
 
     trigger >> wait

@@ -32,6 +32,7 @@ from typing import Any  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
+from airflow_provider_axiom._run_ids import forget_all  # noqa: E402
 from airflow_provider_axiom._transport import Clock  # noqa: E402
 from airflow_provider_axiom.hooks.axiom import AxiomHook  # noqa: E402
 from tests.dags_cli import airflow  # noqa: E402
@@ -69,6 +70,12 @@ class FakeTime:
         if not hasattr(self, "_clock"):
             self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=self.sleep, asleep=self.async_sleep)
         return self._clock
+
+
+@pytest.fixture(autouse=True)
+def _new_process_for_run_ids() -> None:
+    """Each test starts as a new process would: no key has shown what it does with run ids."""
+    forget_all()
 
 
 @pytest.fixture

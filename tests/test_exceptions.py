@@ -211,4 +211,15 @@ def test_run_failed_error_shows_report_and_link():
     )
     assert err.retryable and not isinstance(err, AirflowFailException)
     assert "selector #buy not found" in str(err)
-    assert "https://vnc.axiom.ai/v" in str(err)
+    # the link is a credential: kept on the error (and in the task's extra link), never in its message
+    assert "https://vnc.axiom.ai/v" not in str(err) and err.viewer_url == "https://vnc.axiom.ai/v"
+
+
+def test_a_404_about_a_run_never_says_check_the_name():
+    """A run id or viewer link the API does not know is not a name the user got wrong."""
+    run = classify_response(404, axiom_error("Run not found"), endpoint="/run-data")
+    stop = classify_response(404, axiom_error("Not found"), endpoint="/stop")
+    name = classify_response(404, axiom_error("Task not found, please check the name and try again."))
+    for err in (run, stop):
+        assert isinstance(err, AxiomNotFoundError) and "name" not in err.hint and "no such run" in str(err)
+    assert "case- and whitespace-sensitive" in str(name)

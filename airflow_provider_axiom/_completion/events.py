@@ -20,7 +20,8 @@ def run_summary(
 ) -> dict[str, Any]:
     """The JSON-serialisable result the operator and sensor return (their XCom ``return_value``).
 
-    ``identity`` says how the run is known to be this task's: ``run_id`` (the API's id), ``matched``
+    ``identity`` says how the run is known to be this task's: ``run_id`` (read by the API's id, which
+    the API has shown it reads; ``run_id`` itself is reported whenever ``/trigger`` returned one), ``matched``
     (the only run its trigger can have started), or ``ambiguous`` (one of ``candidates``, runs of the
     automation started within the same seconds: their times and rows are not reported as its own).
     ``data_unavailable`` says why ``data`` is None for a run that succeeded.
@@ -39,7 +40,7 @@ def run_summary(
         "started_at": iso(report.created_at if report else None if ambiguous else ref.created_at),
         "finished_at": iso(report.updated_at if report else None),
         "description": report.description if report else None,
-        "identity": "run_id" if ref.run_id else "ambiguous" if ambiguous else "matched",
+        "identity": "run_id" if obs.by_id else "ambiguous" if ambiguous else "matched",
         "candidates": [
             {"started_at": iso(r.created_at), "finished_at": iso(r.updated_at), "status": r.status}
             for r in obs.candidates

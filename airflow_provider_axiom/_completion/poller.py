@@ -13,12 +13,12 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pendulum import DateTime
 
-from airflow_provider_axiom import _metrics
+from airflow_provider_axiom import _metrics, _run_ids
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
 from airflow_provider_axiom._runs import (
@@ -77,6 +77,8 @@ class Waiter:
     read_queued: int = 0  # when its read became due (the poller's count): reads go first come, first served
     read_done_at: float = 0.0  # monotonic: the rows are confirmed by a reports read sent after this
     ended_seen: int = 0  # run id: ended runs in its window at the last read by id
+    by_id: bool = False  # its run id is read by the API (proven for the key): the rules see the id
+    id_refused: bool = False  # a read by its run id was refused (expired?): by name from then on
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def finish(
@@ -317,6 +319,8 @@ class KeyPoller:
         reach = self._listener_reach()  # a listener (asset watcher) may need older reports too
         listener_deep = full and reach is not None and oldest is not None and oldest >= reach
         self._listed = {r.task_name for r in reports}
+        if await self._proof_pending(open_waiters):
+            return  # decide nothing while the key's run-id proof is in flight elsewhere: one tick, at most a call
         for waiter in open_waiters:
             if waiter.phase == "confirming" and sent >= waiter.read_done_at:
                 self._confirm(waiter, reports)
@@ -335,12 +339,13 @@ class KeyPoller:
         for waiter, (ref, obs) in zip(watching, observed, strict=True):
             waiter.failures = 0
             waiter.ref, waiter.obs = ref, obs
+            judged = self._judged(waiter, fresh=True)
             complete = reaches(oldest, full, ref.anchor)
-            if needs_deep_look(ref, obs, complete=complete, window=self.window):
+            if needs_deep_look(judged, obs, complete=complete, window=self.window):
                 deep.append(waiter)
             elif obs.report is None and not complete and self.window < MAX_REPORT_WINDOW:
                 deep.append(waiter)  # its run may lie beyond the reports read: widen
-            elif ref.run_id is not None:
+            elif judged.run_id is not None:
                 self._watch_by_id(waiter, reports)
             elif obs.terminal:
                 self._ended(waiter, obs)
@@ -356,6 +361,27 @@ class KeyPoller:
                 anchors.append(reach)
             self.window = narrower(self.window, reports, anchors)
         self._wake_reader.set()
+
+    # -- run ids: used only where the API has shown, for this key, that it reads them
+
+    def _judged(self, waiter: Waiter, *, fresh: bool = False) -> RunRef:
+        """The ref the rules see: with its run id only when the API reads run ids (``fresh``: ask again).
+
+        So an answer to a request that could carry an unproven id is judged exactly as one by name.
+        """
+        if fresh:
+            has_id = waiter.ref.run_id is not None and not waiter.id_refused
+            waiter.by_id = has_id and _run_ids.reads(self.hook, "run-data")
+        return waiter.ref if waiter.by_id else replace(waiter.ref, run_id=None)
+
+    async def _proof_pending(self, open_waiters: list[Waiter]) -> bool:
+        """Send the key's one ``/run-data`` proof once a run with a run id is listed (its name has a run);
+        True while another poller's proof is still awaited (runs are then matched on the next tick)."""
+        named = [w.ref.automation_name for w in open_waiters if w.ref.run_id is not None]
+        listed = [name for name in named if name in self._listed]
+        if listed and _run_ids.due(self.hook, "run-data"):
+            await _run_ids.aprove_run_data(self.hook, listed[0])
+        return bool(named) and _run_ids.proving(self.hook, "run-data")
 
     def _forget_claims(self, open_waiters: list[Waiter]) -> None:
         """Claimed runs older than every open window of their automation can no longer be anyone's candidate."""
@@ -385,7 +411,7 @@ class KeyPoller:
         if obs.state != "success":
             waiter.finish(obs, unavailable="run_failed" if obs.state == "failure" else None)
             return
-        why = rows_unavailable(waiter.ref, obs) if waiter.fetch_output else "not_requested"
+        why = rows_unavailable(self._judged(waiter), obs) if waiter.fetch_output else "not_requested"
         if why is not None:
             _say_no_rows(waiter.ref, why)
             waiter.finish(obs, unavailable=why)
@@ -396,7 +422,7 @@ class KeyPoller:
         waiter.phase, waiter.read, waiter.read_queued = "reading", what, next(self._reads_queued)
 
     def _confirm(self, waiter: Waiter, reports: list[RunReport]) -> None:
-        if still_newest(waiter.ref, reports):
+        if still_newest(self._judged(waiter), reports):
             waiter.finish(waiter.obs, rows=waiter.rows)
         else:
             _say_no_rows(waiter.ref, "superseded")
@@ -405,11 +431,21 @@ class KeyPoller:
     # -- reads through /run-data
 
     async def read(self, waiter: Waiter) -> None:
-        """One ``/run-data`` read for ``waiter``; a retryable failure is tried again on a later tick."""
-        ref = waiter.ref
+        """One ``/run-data`` read for ``waiter``; a retryable failure is tried again on a later tick.
+
+        By name, as documented; with the run id beside it only when the API reads run ids. A by-id read
+        refused with a 4xx never fails the waiter: it goes back to watching, by name and start time.
+        """
+        ref = self._judged(waiter, fresh=waiter.read != "rows")
+        if waiter.read == "by_id" and ref.run_id is None:  # the proof was forgotten since: watch by name
+            waiter.phase = "watching"
+            return
         try:
             run = await self.hook.aget_run_data(ref.automation_name, run_id=ref.run_id)
         except AxiomError as err:
+            if ref.run_id is not None and _run_ids.refused(self.hook, "run-data", err):
+                waiter.by_id, waiter.id_refused, waiter.phase, waiter.ended_seen = False, True, "watching", 0
+                return
             if waiter.read == "rows":
                 _metrics.output_read_failed(self.hook.axiom_conn_id)
             if not waiter.failed(err, f"reading /run-data of {ref.automation_name!r}"):
@@ -443,7 +479,7 @@ class KeyPoller:
             return
         seen = waiter.obs
         report = seen.report if seen is not None and seen.report is not None and seen.state == state else None
-        obs = RunObservation(state, report, is_newest=True, raw_status=run.status)
+        obs = RunObservation(state, report, is_newest=True, raw_status=run.status, by_id=True)
         if state != "success":
             waiter.finish(obs, unavailable="run_failed")
         elif waiter.fetch_output:

@@ -1,24 +1,22 @@
-"""Stopping a remote run: best effort and bounded, from the worker or the triggerer."""
+"""Stopping a remote run: best effort and bounded, from the worker or the triggerer.
+
+By ``pid``/``pw`` from the viewer link whenever it is known (documented); by the run id only for a
+run without a link (a queued trigger) and only where the API has shown that ``/stop`` reads run ids
+(:mod:`~airflow_provider_axiom._run_ids`).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
+from airflow_provider_axiom import _run_ids
 from airflow_provider_axiom.exceptions import AxiomError
 
 if TYPE_CHECKING:
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 log = logging.getLogger(__name__)
-
-
-def _stopped(automation_name: str, why: str, err: AxiomError | None) -> bool:
-    if err is not None:
-        log.error("axiom.ai: could not stop the run of %r (%s): %s", automation_name, why, err)
-        return False
-    log.info("axiom.ai: asked the run of %r to stop (%s)", automation_name, why)
-    return True
 
 
 def _no_handle(name: str, why: str, viewer_url: str | None, run_id: str | None) -> bool:
@@ -31,17 +29,40 @@ def _no_handle(name: str, why: str, viewer_url: str | None, run_id: str | None) 
     return not (viewer_url or run_id)
 
 
-def stop_remote_run(hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None) -> bool:
-    """Best effort, bounded: ask the API to stop a run (by run id, else by viewer URL).
+def _unstoppable(name: str, why: str) -> bool:
+    log.warning(
+        "axiom.ai: cannot stop the run of %r (%s): it has no viewer link (a queued trigger), and this API has not "
+        "shown that /stop reads run ids",
+        name,
+        why,
+    )
+    return False
 
-    Returns whether the request was accepted."""
+
+def _stopped(hook: AxiomHook, name: str, why: str, err: AxiomError | None, by_id: bool) -> bool:
+    if err is not None:
+        if by_id:
+            _run_ids.refused(hook, "stop", err)
+        log.error("axiom.ai: could not stop the run of %r (%s): %s", name, why, err)
+        return False
+    how = "its run id" if by_id else "its viewer link"
+    log.info("axiom.ai: asked the run of %r to stop (%s, by %s)", name, why, how)
+    return True
+
+
+def stop_remote_run(hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None) -> bool:
+    """Best effort, bounded: ask the API to stop a run. Returns whether the request was accepted."""
     if _no_handle(name, why, viewer_url, run_id):
         return False
+    by_id: bool | None = False
     try:
-        hook.stop_run(viewer_url, run_id=run_id)
+        by_id = _run_ids.stop_by_id(hook, viewer_url, run_id)
+        if by_id is None:
+            return _unstoppable(name, why)
+        hook.stop_run(viewer_url, run_id=run_id if by_id else None)
     except AxiomError as err:
-        return _stopped(name, why, err)
-    return _stopped(name, why, None)
+        return _stopped(hook, name, why, err, bool(by_id))
+    return _stopped(hook, name, why, None, by_id)
 
 
 async def astop_remote_run(
@@ -50,8 +71,12 @@ async def astop_remote_run(
     """Async :func:`stop_remote_run`."""
     if _no_handle(name, why, viewer_url, run_id):
         return False
+    by_id: bool | None = False
     try:
-        await hook.astop_run(viewer_url, run_id=run_id)
+        by_id = await _run_ids.astop_by_id(hook, viewer_url, run_id)
+        if by_id is None:
+            return _unstoppable(name, why)
+        await hook.astop_run(viewer_url, run_id=run_id if by_id else None)
     except AxiomError as err:
-        return _stopped(name, why, err)
-    return _stopped(name, why, None)
+        return _stopped(hook, name, why, err, bool(by_id))
+    return _stopped(hook, name, why, None, by_id)

@@ -27,6 +27,8 @@ from airflow_provider_axiom._protocol.requests import (
     stop_request,
     trigger_request,
     validate_name,
+    viewer_link_masked,
+    viewer_password,
 )
 from airflow_provider_axiom._protocol.responses import (
     NOT_JSON,
@@ -76,4 +78,6 @@ __all__ = [
     "trigger_request",
     "utcnow",
     "validate_name",
+    "viewer_link_masked",
+    "viewer_password",
 ]

@@ -148,9 +148,13 @@ def trigger_request(name: str, data: Any = None) -> ApiRequest:
 
 
 def run_data_request(name: str | None = None, run_id: str | None = None) -> ApiRequest:
-    if run_id:
+    """``/run-data`` by ``name`` (documented); a ``run_id`` (undocumented) goes beside it (alone without a name)."""
+    if run_id and not name:
         return ApiRequest("/run-data", {"run_id": str(run_id)})
-    return ApiRequest("/run-data", {"name": validate_name(name)})
+    body: dict[str, Any] = {"name": validate_name(name)}
+    if run_id:
+        body["run_id"] = str(run_id)
+    return ApiRequest("/run-data", body)
 
 
 def run_reports_request(count: int | None = 5) -> ApiRequest:
@@ -195,7 +199,7 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
     query = urlsplit(text).query if "?" in text else text
     params = parse_qs(query, keep_blank_values=True)
     host = (params.get("host") or [""])[0]
-    pw = (params.get("password") or params.get("pw") or [""])[0]
+    pw = viewer_password(text) or ""
     if not host:
         # the documented /stop example starts with the host itself: "dev-c-0002-v4-proxy.axiom.ai&port=443&..."
         host = text.split("&", 1)[0] if "=" not in text.split("&", 1)[0] else ""
@@ -210,9 +214,25 @@ def parse_viewer_url(viewer_url: str) -> ViewerCredentials:
     return ViewerCredentials(pid=match.group(1)[-2:], pw=pw)
 
 
+def viewer_password(viewer_url: str | None) -> str | None:
+    """The viewer link's password (what opens the live browser, and ``/stop``'s ``pw``), or None."""
+    if not viewer_url:
+        return None
+    text = viewer_url.strip()
+    params = parse_qs(urlsplit(text).query if "?" in text else text, keep_blank_values=True)
+    found = params.get("password") or params.get("pw") or [""]
+    return found[0] or None
+
+
+def viewer_link_masked(viewer_url: str) -> str:
+    """The viewer link with its password shown as ``***`` (safe for a log or an error message)."""
+    password = viewer_password(viewer_url)
+    return viewer_url.replace(password, "***") if password else viewer_url
+
+
 def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:
-    """``/stop`` by the API's run id when there is one, else by ``pid``/``pw`` read from the viewer URL."""
-    if run_id:
+    """``/stop`` by ``pid``/``pw`` read from the viewer URL (documented), else by the API's run id (undocumented)."""
+    if not viewer_url and run_id:
         return ApiRequest("/stop", {"run_id": str(run_id)}, allow_empty_body=True)
     if not viewer_url:
         raise AxiomBadRequestError("stopping a run needs its viewer URL or its run id")

@@ -263,7 +263,7 @@ class AxiomHook(BaseHook):
     def get_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Status (``Running``/``Success``/``Failure``) and output of the latest run of ``name``.
 
-        ``run_id`` is used instead of the name when the API gave one.
+        ``run_id`` (undocumented) is sent beside the name; whether the API reads it is for the caller to know.
         """
         return self._call(lambda: self._run_data_plan(name, run_id))
 
@@ -280,8 +280,8 @@ class AxiomHook(BaseHook):
         return self._call(self._remaining_runtime_plan)
 
     def stop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
-        """Stop a run: by ``run_id`` when the API gave one, else the run behind ``viewer_url`` (``pid``/``pw``
-        are read from it). Finished runs: no-op."""
+        """Stop the run behind ``viewer_url`` (``pid``/``pw`` are read from it); without one, by ``run_id``
+        (undocumented). Finished runs: no-op."""
         return self._call(lambda: self._stop_plan(viewer_url, run_id))
 
     def test_connection(self) -> tuple[bool, str]:

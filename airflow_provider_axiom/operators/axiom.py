@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_axiom import _metrics
-from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, xcom_value
+from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, mask_secret, xcom_value
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
@@ -21,7 +21,7 @@ from airflow_provider_axiom._completion import (
     wait_for_run,
 )
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
-from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name
+from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
@@ -60,6 +60,11 @@ class AxiomRunLink(BaseOperatorLink):
             return getattr(operator, "_viewer_url", None) or ""
         url = xcom_value(XCOM_VIEWER_URL, ti_key)
         return url if isinstance(url, str) else ""
+
+
+def _run_id_note(result: TriggerResult) -> str:
+    """`` (run id ...)`` when ``/trigger`` returned one (recorded and reported; used only where the API reads it)."""
+    return f" (run id {result.run_id})" if result.run_id else ""
 
 
 def coerce_data(data: Any) -> Any:
@@ -328,7 +333,8 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         return result
 
     def _record(self, context: Context, result: TriggerResult, *, reattached: bool, succeeded: bool = False) -> None:
-        """Push the viewer link and trigger time, and say in one line what happened."""
+        """Push the viewer link and trigger time, and say in one line what happened (the link's password masked)."""
+        mask_secret(viewer_password(result.viewer_url))  # before anything could log it
         self._viewer_url = result.viewer_url
         ti = context["ti"]
         if result.viewer_url:  # Airflow 3.0 refuses an XCom of None
@@ -348,12 +354,13 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         elif result.status == "queued":
             idle = self.hook.settings.queue_idle_window
             self.log.info(
-                "axiom.ai queued the run of %r: %s This task recognises its run once it has started and %r has "
+                "axiom.ai queued the run of %r: %s%s This task recognises its run once it has started and %r has "
                 "then been idle for %.0f s (queue_idle_window: a run started for another client's queued trigger "
                 "must not be taken for this one), so its result comes about that long after the run ends, at the "
                 "latest at this task's deadline",
                 name,
                 result.message,
+                _run_id_note(result),
                 name,
                 idle,
             )
@@ -364,12 +371,15 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 name,
             )
         else:
-            self.log.info("axiom.ai started %r; watch it at %s", name, result.viewer_url)
+            self.log.info(
+                "axiom.ai started %r%s; watch it through the task's 'Axiom run' link", name, _run_id_note(result)
+            )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         if isinstance(event, dict):  # the link is known from the event (AxiomRunLink reads no XCom)
             self._link_known, self._viewer_url = True, event.get("viewer_url")
+            mask_secret(viewer_password(self._viewer_url))  # a new worker process after the deferral
         if stale_event(context, event):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
             return self.execute(context)

@@ -15,6 +15,7 @@ from airflow_provider_axiom._compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    mask_secret,
 )
 from airflow_provider_axiom._completion import (
     complete_from_event,
@@ -24,7 +25,7 @@ from airflow_provider_axiom._completion import (
     stale_event,
     stop_remote_run,
 )
-from airflow_provider_axiom._protocol import to_datetime, validate_name
+from airflow_provider_axiom._protocol import to_datetime, validate_name, viewer_password
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomError
@@ -128,6 +129,7 @@ class AxiomRunSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=complete_from_event(event))
 
     def execute(self, context: Context) -> Any:
+        mask_secret(viewer_password(self.viewer_url))  # the link is a credential (rendered from XCom)
         if not self.deferrable:
             try:
                 return super().execute(context)

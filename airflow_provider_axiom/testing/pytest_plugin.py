@@ -70,9 +70,14 @@ def _scenario_for(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def axiom_emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[AxiomEmulator]:
-    """A running axiom.ai API emulator; ``AIRFLOW_CONN_AXIOM_DEFAULT`` points at it for the test."""
+    """A running axiom.ai API emulator; ``AIRFLOW_CONN_AXIOM_DEFAULT`` points at it for the test.
+
+    What earlier tests' emulators showed about run ids is forgotten (a port may be reused).
+    """
+    from airflow_provider_axiom._run_ids import forget_all
     from airflow_provider_axiom.testing.emulator import AxiomEmulator
 
+    forget_all()
     with AxiomEmulator(_scenario_for(request)) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
         yield emulator

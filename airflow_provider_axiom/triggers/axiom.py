@@ -10,10 +10,10 @@ from typing import Any
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
+from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secret
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
-from airflow_provider_axiom._protocol import iso, to_datetime
+from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
 from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
@@ -99,6 +99,7 @@ class AxiomRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
+            await amask_secret(viewer_password(self.run_ref.viewer_url))  # the event holds the link
             payload = await wait_for_run(
                 self.hook,
                 self.run_ref,

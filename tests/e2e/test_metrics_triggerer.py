@@ -62,3 +62,5 @@ def test_the_worker_and_the_triggerer_count_every_call(
     assert statsd.total(f"{P}runs_started.axiom_default.started") - started_before == 1
     assert statsd.names() >= FROM_WAITING
     assert not any(emulator.api_key in line for line in statsd.raw)
+    passwords = [r["pw"] for r in emulator.started_runs() if r["pw"]]
+    assert passwords and not any(pw in line for line in statsd.raw for pw in passwords)  # no viewer password

@@ -102,6 +102,14 @@ def test_deferred_run_succeeds_through_the_real_triggerer(airflow_e2e: AirflowUn
     assert trigger_log.name.endswith(f".trigger.{triggerer_jobs.pop()}.log"), trigger_log.name
     assert "Trigger fired event" in trigger_log.read_text() or "trigger completed" in trigger_log.read_text()
 
+    # The viewer link is a credential: its password is in no task or trigger log, nor in a metric name
+    # (masked by Airflow where Airflow itself logs the event, never written by the provider), and no
+    # too-short value was handed to the masker.
+    logs = [*airflow_e2e.task_logs(dag_id, run_id, TASK_ID), trigger_log]
+    texts = "\n".join(p.read_text() for p in logs)
+    assert remote["pw"] not in texts and remote["viewer_url"] not in texts
+    assert "too short" not in texts
+
 
 @pytest.mark.skipif(
     not TRIGGER_ON_KILL,

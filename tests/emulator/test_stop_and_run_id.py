@@ -1,9 +1,10 @@
-"""/stop by pid/pw from the viewer URL, and the optional run_id mode."""
+"""/stop by pid/pw from the viewer URL, and the run-id readings (``run_ids``)."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from emu_helpers import VIEWER_RE
 
 
@@ -107,3 +108,30 @@ def test_run_id_is_ignored_without_run_id_mode(api):
     assert "run_id" not in started
     response = api.call("run-data", run_id=api.emu.runs()[0]["run_id"])
     assert response.status_code == 400  # name is still required
+
+
+@pytest.mark.parametrize(
+    ("reading", "alone", "stop_alone"),
+    [
+        ("name_required", (404, "Task not found, please check the name and try again."), 400),
+        ("ignored", (400, "Missing task name"), 400),
+    ],
+)
+def test_run_ids_the_api_does_not_read(make_api, reading, alone, stop_alone):
+    """``/trigger`` returns an id; beside a name ``/run-data`` ignores it (the newest run answers)."""
+    api = make_api(run_ids=reading)
+    first = api.trigger("Export leads")
+    api.emu.advance(60)
+    second = api.trigger("Export leads")
+    assert first["run_id"] and second["run_id"]
+    beside = api.json("run-data", name="Export leads", run_id=first["run_id"])
+    assert beside == api.run_data("Export leads") and beside["status"] == "Running"  # the newest: the second run
+    assert api.json("run-data", name="Export leads", run_id="run_nope")["status"] == "Running"
+    response = api.call("run-data", run_id=first["run_id"])
+    assert response.status_code == alone[0] and response.json()["message"].startswith(alone[1])
+    assert api.post("stop", {"run_id": second["run_id"]}).status_code == stop_alone
+    assert not any(r["stopped"] for r in api.emu.runs())
+
+
+def test_run_id_mode_is_run_ids_by_id(make_api):
+    assert make_api(run_id_mode=True).emu.scenario.run_ids == "by_id"

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._clock import parse_iso
 from ._faults import FaultPlan, FaultSpecError, normalise_endpoint, parse_plan_mapping
@@ -120,6 +120,12 @@ class Scenario(BaseModel):
     rate_limit_counts_refused: bool = False
     #: Which clock the rolling minute is counted on: "real" seconds or "emulated" seconds.
     rate_limit_clock: Literal["real", "emulated"] = "real"
+    #: Which reading of the run-id pages the API gives: ``none`` (the documented pages: no run id),
+    #: ``by_id`` (``/run-data`` and ``/stop`` read ``run_id``), ``name_required`` (``/trigger`` returns
+    #: one, but ``/run-data`` needs the name and ignores an id beside it, ``/stop`` takes only
+    #: ``pid``/``pw``) or ``ignored`` (``/trigger`` returns one; every other endpoint ignores it).
+    run_ids: Literal["none", "by_id", "name_required", "ignored"] = "none"
+    #: Kept for scenarios written before ``run_ids``: ``true`` is ``run_ids: by_id``.
     run_id_mode: bool = False
     errors_with_http_200: bool = False
     report_queued_runs: bool = False
@@ -141,6 +147,12 @@ class Scenario(BaseModel):
     #: Parsed by ``_faults`` (its own messages), not by pydantic.
     faults: dict[str, FaultPlan] = Field(default_factory=dict)
     source: str = "<dict>"
+
+    @model_validator(mode="after")
+    def _run_id_mode(self) -> Scenario:
+        if self.run_id_mode and self.run_ids == "none":
+            self.run_ids = "by_id"
+        return self
 
     @field_validator("start_time", mode="before")
     @classmethod

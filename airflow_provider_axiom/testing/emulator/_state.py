@@ -482,7 +482,7 @@ class EmulatorCore:
             self._queued.append(run)
             run.tick = 1
             result = {"status": "queued", "message": MSG_QUEUED}
-        if self.scenario.run_id_mode:
+        if self.scenario.run_ids != "none":
             result["run_id"] = run.run_id
         return result
 
@@ -515,10 +515,13 @@ class EmulatorCore:
             return self._run_dict(self._runs[before])
 
     def _run_data(self, body: dict[str, Any], now: float) -> dict[str, Any]:
-        if self.scenario.run_id_mode and body.get("run_id") is not None:
+        reading = self.scenario.run_ids
+        if reading == "by_id" and body.get("run_id") is not None:
             run = self._by_id.get(str(body["run_id"]))
             if run is None:
                 raise ApiError(404, MSG_RUN_NOT_FOUND)
+        elif reading == "name_required" and not body.get("name"):
+            raise ApiError(404, MSG_TASK_NOT_FOUND)  # the name is required: an id alone names no task
         else:
             auto = self._name(body)
             latest = self._latest.get(auto.name)
@@ -585,7 +588,7 @@ class EmulatorCore:
         }
 
     def _stop(self, body: dict[str, Any], now: float) -> dict[str, Any]:
-        if self.scenario.run_id_mode and body.get("run_id") is not None:
+        if self.scenario.run_ids == "by_id" and body.get("run_id") is not None:
             found = self._by_id.get(str(body["run_id"]))
             if found is None:
                 raise ApiError(404, MSG_RUN_NOT_FOUND)

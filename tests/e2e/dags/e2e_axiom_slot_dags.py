@@ -1,4 +1,4 @@
-"""DAGs for ``tests/e2e/test_slots.py``: ten mapped copies over one automation that runs one
+"""DAGs for ``tests/e2e/test_held_fan_out.py``: ten mapped copies over one automation that runs one
 instance at a time (cloud concurrency off), without a pool: the provider holds each trigger until
 the automation is idle. Every copy sends its own id; the emulator echoes it back as the run's rows.
 Parsing makes no network call.
