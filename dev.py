@@ -137,6 +137,7 @@ SHARDED_LEGS = {"unit": UNIT_SHARDS, "dags": DAGS_SHARDS}
 #: module is never left out, with the modules that share one Airflow (``airflow_e2e``).
 _E2E_ALONE = {
     "soak": "tests/e2e/test_soak.py",
+    "faults": "tests/e2e/test_faults_through_airflow.py",
     "fan-out": "tests/e2e/test_fan_out.py",
     "asset watcher": "tests/e2e/test_asset_watcher.py",
     "shared key": "tests/e2e/test_shared_key.py",
@@ -148,23 +149,24 @@ def _e2e_but(*parts: str) -> tuple[str, ...]:
     return ("tests/e2e", *(f"--ignore={_E2E_ALONE[part]}" for part in parts), "-m", "e2e")
 
 
-#: The soak module in two processes (an Airflow each): the soak itself, and the burst, retry and
-#: timeout tests before it, which mostly wait out real backoff (12 minutes in one process).
-_SOAK_ITSELF = "test_soak_many_runs_through_faults_and_a_triggerer_restart"
 E2E_JOBS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("e2e: soak", (_E2E_ALONE["soak"], "-k", _SOAK_ITSELF)),
+    ("e2e: soak", (_E2E_ALONE["soak"],)),
     ("e2e: fan-out", (_E2E_ALONE["fan-out"],)),
-    ("e2e: bursts, retry, timeout", (_E2E_ALONE["soak"], "-k", f"not {_SOAK_ITSELF}")),
+    # the burst, retry and timeout tests mostly wait out real backoff
+    ("e2e: bursts, retry, timeout", (_E2E_ALONE["faults"],)),
     *((f"dags: {i + 1} of {len(DAGS_SHARDS)}", shard) for i, shard in enumerate(DAGS_SHARDS)),
     ("e2e: asset watcher", (_E2E_ALONE["asset watcher"],)),
     ("e2e: shared key", (_E2E_ALONE["shared key"],)),
     ("e2e: triggerer, metrics, UI", _e2e_but(*_E2E_ALONE)),
 )
-#: What `dev.py e2e --with-oldest` also runs on the oldest Airflow, in one process: what differs
+#: What `dev.py e2e --with-oldest` also runs on the oldest Airflow, in two processes: what differs
 #: between minors (the triggerer's cancel and restart, trigger-side metrics, the connection form, asset
-#: watchers without the asset state store). The fan-out, the soak, the shared key and the `dags test`
-#: runs exercise the provider's own code, the same on every minor (`dev.py matrix` runs them anywhere).
-OLDEST_E2E = _e2e_but("soak", "fan-out", "shared key")
+#: watchers without the asset state store, the held fan-out's triggerer), and the fan-out in each
+#: reading of the run-id pages (its worker and triggerer paths mask the viewer link through what each
+#: minor offers). The soak, the shared key, the burst tests and the `dags test` runs exercise the
+#: provider's own code, the same on every minor (`dev.py matrix` runs them anywhere).
+OLDEST_E2E = _e2e_but("soak", "faults", "fan-out", "shared key")
+OLDEST_FAN_OUT = (_E2E_ALONE["fan-out"],)
 #: At most this many test processes at once, and a new one only this long after the last started:
 #: each Airflow takes both cores for 20 to 40 s to start.
 E2E_AT_ONCE = 3
@@ -808,6 +810,9 @@ def e2e(args: list[str]) -> int:
         oldest = matrix_venv(OLDEST_AIRFLOW, AIRFLOWS[OLDEST_AIRFLOW][0]) / BIN_DIR / "python"
         release = airflow_release(OLDEST_AIRFLOW)
         jobs.insert(2, Job(f"Airflow {release}: e2e", [str(oldest), "-m", "pytest", *OLDEST_E2E, "--durations=5"]))
+        jobs.insert(
+            3, Job(f"Airflow {release}: fan-out", [str(oldest), "-m", "pytest", *OLDEST_FAN_OUT, "--durations=5"])
+        )
     return timed("e2e", lambda: run_jobs(jobs, E2E_AT_ONCE, E2E_START_GAP))
 
 
