@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_axiom._completion.slots import Grant, hold_for
+from airflow_provider_axiom._completion.slots import HANDOVER, Grant, KeySlots, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.task_kit import EmulatedTime, FakeTI, assert_worker_can_send, import_string, operator
@@ -256,3 +256,24 @@ def test_a_slot_taken_after_the_triggerer_let_go_is_waited_for_again_with_the_sa
     assert (
         exc.value.trigger.held_since == slot_trigger.held_since
     )  # the ten-minute bound still counts from the first hold
+
+
+def test_a_grant_whose_short_run_ended_before_its_wait_arrived_still_holds_its_automation():
+    """A let-go copy's 5 s run can end before its task's wait reaches the triggerer (a slow resume):
+    the next copy must not start a run that hides the first one's rows."""
+    slots = KeySlots()
+    slots.grant(QUICK, NOW)
+    ended = RunReport(
+        task_name=QUICK, status="Success", description="", created_at=NOW.add(seconds=2), updated_at=NOW.add(seconds=7)
+    )
+    soon = NOW.add(seconds=20)
+    assert (
+        slots.pending([ended], soon)
+        and hold_for(QUICK, [ended], limit=None, cloud_concurrency=False, grants=slots.pending([ended], soon))
+        is not None
+    )
+    # once its wait is registered here, the rows rule holds instead, and the grant goes
+    assert slots.pending([ended], soon, waited={QUICK}) == []
+    # and a wait that never comes (it went to another process) gives the slot back after the hand-over
+    slots.grant(QUICK, NOW)
+    assert slots.pending([ended], NOW.add(seconds=7) + HANDOVER) == []

@@ -54,6 +54,10 @@ DEFAULT_MAX_HOLD = timedelta(minutes=10)
 #: (a deferred task resumes in a worker to send it: scheduling takes seconds, sometimes a minute).
 GRANT_TTL = timedelta(minutes=2)
 
+#: How long after a let-go trigger's run ended its grant still holds the automation while no wait for
+#: it has been handed to this process: the task resumes in a worker, then defers its wait here.
+HANDOVER = timedelta(seconds=30)
+
 HoldReason = Literal["automation_running", "rows_pending", "account_full"]
 
 
@@ -128,17 +132,31 @@ class KeySlots:
     grants: list[Grant] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def pending(self, reports: Sequence[RunReport], now: DateTime) -> list[Grant]:
-        """The grants whose runs the reports do not list yet (and that have not expired); the rest are dropped."""
-        with self.lock:
-            self.grants = [
-                g
-                for g in self.grants
-                if now - g.at < GRANT_TTL
-                and not any(
-                    r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1) for r in reports
-                )
+    def pending(self, reports: Sequence[RunReport], now: DateTime, waited: Collection[str] = ()) -> list[Grant]:
+        """The grants that still hold their automation; the rest are dropped.
+
+        A grant holds until the reports list its run (a run of its automation created after it)
+        running, or ended once a wait for that automation is registered here (``waited``: then the
+        rows rule holds it), or ``HANDOVER`` after it ended, and never past ``GRANT_TTL``. A run that
+        ended before its task's wait was handed to this process (a short run, a slow resume) so keeps
+        the grant: the next trigger would otherwise start a run that hides the first one's rows.
+        """
+
+        def holds(g: Grant) -> bool:
+            if now - g.at >= GRANT_TTL:
+                return False
+            runs = [
+                r for r in reports if r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1)
             ]
+            if not runs:
+                return True
+            if any(run_state(r.status) == "running" for r in runs) or g.automation_name in waited:
+                return False
+            ended = max((r.updated_at or r.created_at) for r in runs)
+            return now < ended + HANDOVER  # its task's wait may yet be handed to this process
+
+        with self.lock:
+            self.grants = [g for g in self.grants if holds(g)]
             return list(self.grants)
 
     def grant(self, automation_name: str, now: DateTime) -> None:
@@ -174,6 +192,7 @@ class SlotWait:
     server_now: Callable[[], DateTime]
     say: Callable[[Hold | None, SlotOutcome | None], None]
     rows_pending: Callable[[], Collection[str]] = frozenset
+    waited: Callable[[], Collection[str]] = frozenset
     outcome: SlotOutcome | None = None
     hold: Hold | None = None
     reports: list[RunReport] = field(default_factory=list)
@@ -193,7 +212,7 @@ class SlotWait:
             reports,
             limit=self.configured_limit,
             cloud_concurrency=self.cloud_concurrency,
-            grants=self.slots.pending(reports, self.server_now()),
+            grants=self.slots.pending(reports, self.server_now(), self.waited()),
             rows_pending=self.rows_pending(),
         )
         if hold is None:
@@ -248,6 +267,7 @@ async def wait_for_slot(
         poller.hook.server_now,
         say,
         lambda: {w.ref.automation_name for w in poller.waiters if not w.done.is_set()},
+        lambda: {w.ref.automation_name for w in poller.waiters},
     )
     poller.add_listener(waiting)
     try:
