@@ -36,6 +36,7 @@ class Killed(BaseException):
 def scenario(run_ids: str) -> dict[str, Any]:
     return {
         "api_key": "lifecycle-key",
+        "speed": 0,  # only the tasks' sleeps move the emulator: a loaded machine adds no time to its runs
         "rate_limit_per_minute": None,
         "plan": {"concurrency": 40},
         "run_ids": run_ids,

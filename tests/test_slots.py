@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_axiom._completion.slots import HANDOVER, Grant, KeySlots, hold_for
+from airflow_provider_axiom._completion.slots import Grant, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.task_kit import EmulatedTime, FakeTI, assert_worker_can_send, import_string, operator
@@ -256,26 +256,3 @@ def test_a_slot_taken_after_the_triggerer_let_go_is_waited_for_again_with_the_sa
     assert (
         exc.value.trigger.held_since == slot_trigger.held_since
     )  # the ten-minute bound still counts from the first hold
-
-
-def test_a_let_go_trigger_holds_its_automation_until_its_wait_arrives():
-    """A let-go copy's 5 s run can run and end before its task's wait reaches the triggerer (a slow
-    resume): the next copy must not start a run that hides the first one's rows."""
-    slots = KeySlots()
-    slots.grant(QUICK, NOW)
-    running = RunReport(
-        task_name=QUICK, status="Running", description="", created_at=NOW.add(seconds=2), updated_at=None
-    )
-    ended = RunReport(
-        task_name=QUICK, status="Success", description="", created_at=NOW.add(seconds=2), updated_at=NOW.add(seconds=7)
-    )
-    assert slots.pending([running], NOW.add(seconds=4))  # seen running: still held (it was dropped here)
-    soon = NOW.add(seconds=20)
-    assert slots.pending([ended], soon)  # ended, no wait yet
-    assert hold_for(QUICK, [ended], limit=None, cloud_concurrency=False, grants=slots.pending([ended], soon))
-    # an older copy's wait does not count; the wait of a trigger sent after the grant does
-    assert slots.pending([ended], soon, waited={(QUICK, NOW.subtract(seconds=60))})
-    assert slots.pending([ended], soon, waited={(QUICK, NOW.add(seconds=1))}) == []
-    # a wait that never comes (it went to another process) gives the slot back after the hand-over
-    slots.grant(QUICK, NOW)
-    assert slots.pending([ended], NOW.add(seconds=7) + HANDOVER) == []

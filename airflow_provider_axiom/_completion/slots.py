@@ -54,12 +54,6 @@ DEFAULT_MAX_HOLD = timedelta(minutes=10)
 #: (a deferred task resumes in a worker to send it: scheduling takes seconds, sometimes a minute).
 GRANT_TTL = timedelta(minutes=2)
 
-#: How long after a let-go trigger's run ended its grant still holds the automation while no wait for
-#: it has been handed to this process: the task resumes in a worker, then defers its wait here.
-HANDOVER = timedelta(seconds=30)
-#: A wait whose trigger was sent at or after its grant (less this, for the two processes' clocks) is the grant's.
-WAIT_SLACK = timedelta(seconds=2)
-
 HoldReason = Literal["automation_running", "rows_pending", "account_full"]
 
 
@@ -134,34 +128,17 @@ class KeySlots:
     grants: list[Grant] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def pending(
-        self, reports: Sequence[RunReport], now: DateTime, waited: Collection[tuple[str, DateTime | None]] = ()
-    ) -> list[Grant]:
-        """The grants that still hold their automation; the rest are dropped.
-
-        A grant holds until the wait for its run is handed to this process (``waited``: the
-        automation and trigger time of each wait registered here; from then on the rows rule holds
-        the automation until that wait has its outcome), or ``HANDOVER`` after its run ended (the
-        wait went to another process), and never past ``GRANT_TTL``. While its run runs it holds
-        nothing more than the run itself does. Dropping it earlier, once the run was listed, let a
-        5 s run end before its task's wait reached the triggerer, and the next copy's run hid its rows.
-        """
-
-        def holds(g: Grant) -> bool:
-            if now - g.at >= GRANT_TTL:
-                return False
-            if any(name == g.automation_name and at is not None and at >= g.at - WAIT_SLACK for name, at in waited):
-                return False
-            runs = [
-                r for r in reports if r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1)
-            ]
-            if not runs or any(run_state(r.status) == "running" for r in runs):
-                return True
-            ended = max((r.updated_at or r.created_at) for r in runs)
-            return now < ended + HANDOVER
-
+    def pending(self, reports: Sequence[RunReport], now: DateTime) -> list[Grant]:
+        """The grants whose runs the reports do not list yet (and that have not expired); the rest are dropped."""
         with self.lock:
-            self.grants = [g for g in self.grants if holds(g)]
+            self.grants = [
+                g
+                for g in self.grants
+                if now - g.at < GRANT_TTL
+                and not any(
+                    r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1) for r in reports
+                )
+            ]
             return list(self.grants)
 
     def grant(self, automation_name: str, now: DateTime) -> None:
@@ -197,7 +174,6 @@ class SlotWait:
     server_now: Callable[[], DateTime]
     say: Callable[[Hold | None, SlotOutcome | None], None]
     rows_pending: Callable[[], Collection[str]] = frozenset
-    waited: Callable[[], Collection[tuple[str, DateTime | None]]] = frozenset
     outcome: SlotOutcome | None = None
     hold: Hold | None = None
     reports: list[RunReport] = field(default_factory=list)
@@ -217,7 +193,7 @@ class SlotWait:
             reports,
             limit=self.configured_limit,
             cloud_concurrency=self.cloud_concurrency,
-            grants=self.slots.pending(reports, self.server_now(), self.waited()),
+            grants=self.slots.pending(reports, self.server_now()),
             rows_pending=self.rows_pending(),
         )
         if hold is None:
@@ -272,7 +248,6 @@ async def wait_for_slot(
         poller.hook.server_now,
         say,
         lambda: {w.ref.automation_name for w in poller.waiters if not w.done.is_set()},
-        lambda: {(w.ref.automation_name, w.ref.triggered_at) for w in poller.waiters},
     )
     poller.add_listener(waiting)
     try:

@@ -58,6 +58,8 @@ def test_copies_over_one_automation_run_one_after_another_each_its_own(held: Air
     runs = [r for r in af.emulator.runs(SLOT_AUTOMATION) if not r["history"]]
     tally = {"own rows": 0, "another's run": 0, "ended before its run": 0, "queued by the API": 0}
     without_rows: list[str] = []  # why a copy has no rows: the CI log says, for whoever looks next
+    failed = [f"copy {ti['map_index']}: {ti['state']}" for ti in copies if ti["state"] != "success"]
+    assert not failed, f"{failed}\n{af.diagnostics()}"
     for ti in copies:
         index = ti["map_index"]
         xcom = f"/dags/{SLOT_DAG_ID}/dagRuns/{run_id}/taskInstances/{SLOT_TASK_ID}/xcomEntries/return_value"
