@@ -152,7 +152,14 @@ def test_fan_out_in_each_reading(mode: str, monkeypatch: pytest.MonkeyPatch) -> 
     for reading, counts in tallies.items():
         assert counts["failed"] == counts["another run or rows"] == counts["ended early"] == 0, (reading, counts)
     assert tallies["by_id"]["own rows"] == tallies["by_id"]["identity run_id"] == TASKS
-    assert tallies["name_required"] == tallies["ignored"] == tallies["none"]
+    # Without a proven id every reading is the name path: the same tallies, except that which of two
+    # runs a second apart is called ambiguous and which superseded depends on when each task's read
+    # lands, which real I/O between the tasks' coroutines orders differently from run to run.
+    def by_name(counts: dict[str, int]) -> dict[str, int]:
+        out = {k: v for k, v in counts.items() if k not in ("ambiguous", "superseded")}
+        return {**out, "ambiguous or superseded": counts["ambiguous"] + counts["superseded"]}
+
+    assert by_name(tallies["name_required"]) == by_name(tallies["ignored"]) == by_name(tallies["none"])
     assert tallies["none"]["own rows"] < TASKS  # the run ids made the difference, not an easy spread
 
 
