@@ -5,8 +5,8 @@ at an emulator that answers the first looks at the run (``/run-reports``), or th
 successful run's output (``/run-data``), with 503, 429, a gateway's HTML 502 and 503. Next to them:
 DAGs whose ``/run-data`` stays down after the run succeeded (``RUNDATA_DOWN_DAGS``, one retry), and
 DAGs whose ``execution_timeout`` ends a ten-minute run (``TIMEOUT_DAGS``). Used by
-``tests/test_transient_bursts.py`` (``airflow dags test``) and ``tests/e2e/test_soak.py`` (a real
-scheduler and triggerer). Parsing makes no network call.
+``tests/test_transient_bursts.py`` and ``tests/test_lasting_faults.py`` (``airflow dags test``) and
+``tests/e2e/test_faults_through_airflow.py`` (a real scheduler and triggerer). Parsing makes no network call.
 """
 
 from __future__ import annotations
