@@ -25,7 +25,7 @@ import pytest
 
 from airflow_provider_axiom._compat import ASSET_STATE_STORE
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, stop_processes, wait_for
+from tests.e2e.airflow_kit import AIRFLOW_BIN, AirflowUnderTest, stop_processes, wait_for
 
 pytestmark = pytest.mark.e2e
 

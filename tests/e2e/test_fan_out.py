@@ -26,7 +26,7 @@ import pytest
 
 from airflow_provider_axiom._run_ids import IMPOSSIBLE_RUN_ID
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AIRFLOW_BIN, AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AIRFLOW_BIN, AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_fanout_dags import (
     FANOUT,
     FANOUT_DAGS,

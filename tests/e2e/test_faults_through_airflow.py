@@ -25,7 +25,7 @@ import pytest
 
 from airflow_provider_axiom._compat import TASK_STATE_STORE
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest, wait_until_finished
 from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_CONN_ID,
     BURST_DAGS,
@@ -73,14 +73,6 @@ def emulator(soak_airflow: AirflowUnderTest) -> AxiomEmulator:
     return soak_airflow.emulator
 
 
-def wait_until_finished(af: AirflowUnderTest, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        run = af.dag_run(dag_id, run_id)
-        return run if run["state"] in ("success", "failed") else None
-
-    return wait_for(f"{dag_id} run {run_id} to finish", finished, timeout=timeout, interval=1.0)
-
-
 # --------------------------------------------------------------------------- the burst (defect 1)
 
 
@@ -95,7 +87,7 @@ def test_a_burst_on_the_first_looks_at_the_run_is_tolerated(
     triggers_before = len(triggers_of(emulator, name))
     emulator.set_faults(endpoint, sequence=BURST_FAULTS)
     run_id = soak_airflow.trigger_dag(dag_id)
-    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=120)
+    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=120, interval=1.0)
     hit = emulator.requests(endpoint)[hit_before:]
     emulator.clear_faults()
 
@@ -130,7 +122,7 @@ def test_a_retry_reads_the_rows_the_first_try_could_not(
     reads_before = len(emulator.requests("run-data"))
     emulator.set_faults("run-data", sequence=failing)
     run_id = soak_airflow.trigger_dag(dag_id)
-    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=180)
+    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=180, interval=1.0)
     reads = emulator.requests("run-data")[reads_before:]
     emulator.clear_faults()
 
@@ -157,7 +149,7 @@ def test_execution_timeout_ends_the_wait_and_stops_the_run(
     name, deferrable = TIMEOUT_DAGS[dag_id]
     run_id = soak_airflow.trigger_dag(dag_id)
     # Bounded far below the run's ten minutes: only the task's execution_timeout can end it this soon.
-    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=TIMEOUT_RUN_SECONDS / 4)
+    run = wait_until_finished(soak_airflow, dag_id, run_id, timeout=TIMEOUT_RUN_SECONDS / 4, interval=1.0)
     ti = soak_airflow.task_instance(dag_id, run_id, BURST_TASK_ID)
     (remote,) = emulator.started_runs(name)
     took = (_when(ti["end_date"]) - _when(ti["start_date"])).total_seconds()

@@ -15,7 +15,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_slot_dags import SLOT_AUTOMATION, SLOT_COPIES, SLOT_DAG_ID, SLOT_TASK_ID, copy_input
 
 # Skipped: in CI a held copy failed on 3.3 (and on a loaded 3.0 some copies ended without rows); the cause

@@ -15,12 +15,10 @@ import pytest
 
 from airflow_provider_axiom._compat import TRIGGER_ON_KILL
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import FINISHED, AirflowUnderTest, wait_for, wait_until_finished
 from tests.e2e.dags.e2e_axiom_dags import INPUT_ROWS, TASK_ID
 
 pytestmark = pytest.mark.e2e
-
-FINISHED = ("success", "failed")
 
 
 def polls_since(emulator: AxiomEmulator, since: float) -> int:
@@ -50,14 +48,6 @@ def wait_until_polled_by_trigger(af: AirflowUnderTest, emulator: AxiomEmulator, 
         timeout=60,
         on_timeout=af.diagnostics,
     )
-
-
-def wait_until_finished(af: AirflowUnderTest, dag_id: str, run_id: str, timeout: float = 90) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        run = af.dag_run(dag_id, run_id)
-        return run if run["state"] in FINISHED else None
-
-    return wait_for(f"{dag_id} run {run_id} to finish", finished, timeout=timeout, on_timeout=af.diagnostics)
 
 
 def test_deferred_run_succeeds_through_the_real_triggerer(airflow_e2e: AirflowUnderTest, emulator: AxiomEmulator):

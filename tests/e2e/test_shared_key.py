@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest, wait_for, wait_until_finished
 from tests.e2e.dags.e2e_axiom_ha_dags import DEFERRED, IN_WORKER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
@@ -72,11 +72,7 @@ def test_two_triggerers_and_workers_share_one_key(ha: AirflowUnderTest) -> None:
     os.killpg(first_triggerer.pid, signal.SIGKILL)
     af.stopped.append(first_triggerer)
 
-    def finished() -> dict[str, Any] | None:
-        run = af.dag_run(DAG_ID, run_id)
-        return run if run["state"] in ("success", "failed") else None
-
-    run = wait_for("the DAG run to finish", finished, timeout=300, on_timeout=af.diagnostics)
+    run = wait_until_finished(af, DAG_ID, run_id, timeout=300)
     assert run["state"] == "success", af.diagnostics()
     for i in range(DEFERRED):
         assert af.xcom(DAG_ID, run_id, f"deferred_{i}")["data"] == {"out": [[f"job {i}"]]}

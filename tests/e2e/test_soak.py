@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_burst_dags import TIMEOUT_RUN_SECONDS
 from tests.e2e.dags.e2e_axiom_soak_dags import (
     SOAK_DAG_ID,

@@ -23,7 +23,7 @@ from airflow import __version__ as airflow_version
 
 from airflow_provider_axiom import get_provider_info
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest, wait_until_finished
 from tests.e2e.dags.e2e_axiom_dags import TASK_ID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -193,11 +193,7 @@ def test_finished_task_shows_the_axiom_run_link(page: Any, airflow_e2e: AirflowU
     dag_id = "e2e_axiom_deferred_success"
     run_id = airflow_e2e.trigger_dag(dag_id)
 
-    def finished() -> dict[str, Any] | None:
-        run = airflow_e2e.dag_run(dag_id, run_id)
-        return run if run["state"] in ("success", "failed") else None
-
-    run = wait_for(f"{dag_id} to finish", finished, timeout=120, on_timeout=airflow_e2e.diagnostics)
+    run = wait_until_finished(airflow_e2e, dag_id, run_id, timeout=120)
     assert run["state"] == "success", airflow_e2e.diagnostics()
     viewer_url = airflow_e2e.xcom(dag_id, run_id, TASK_ID, key="viewer_url")
     assert viewer_url.startswith("https://")

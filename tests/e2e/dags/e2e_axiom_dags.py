@@ -2,7 +2,7 @@
 
 Parsed by the dag-processor of the Airflow that ``tests/e2e/conftest.py`` starts; the connection
 ``axiom_default`` points at the emulator through ``AIRFLOW_CONN_AXIOM_DEFAULT``. Parsing makes no
-network call. The automation names must match the emulator scenario in ``tests/e2e/conftest.py``.
+network call. The automation names must match the emulator scenario in ``tests/e2e/airflow_kit.py``.
 """
 
 from __future__ import annotations
