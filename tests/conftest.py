@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-# Once per test session, even if this module is imported a second time as ``tests.conftest``.
+# Once per test session: a second import of this module keeps the first home.
 if "AXIOM_PROVIDER_TEST_HOME" not in os.environ:
     os.environ["AXIOM_PROVIDER_TEST_HOME"] = tempfile.mkdtemp(prefix="axiom-provider-tests-")
     atexit.register(shutil.rmtree, os.environ["AXIOM_PROVIDER_TEST_HOME"], ignore_errors=True)
@@ -33,43 +33,12 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 
 from airflow_provider_axiom._run_ids import forget_all  # noqa: E402
-from airflow_provider_axiom._transport import Clock  # noqa: E402
 from airflow_provider_axiom.hooks.axiom import AxiomHook  # noqa: E402
 from tests.dags_cli import airflow  # noqa: E402
+from tests.hook_kit import API_KEY, FakeTime, Handler  # noqa: E402
 
 # The emulator's pytest plugin is opt-in for users; this suite opts in.
 pytest_plugins = ["airflow_provider_axiom.testing.pytest_plugin"]
-
-API_KEY = "sk-test-9f8e7d6c5b4a"
-
-
-class FakeTime:
-    """A clock and sleeps that never wait: every sleep moves the clock forward."""
-
-    def __init__(self) -> None:
-        import pendulum
-
-        self.now = pendulum.datetime(2026, 11, 25, 12, 0, 0, tz="UTC")
-        self.sleeps: list[float] = []
-
-    def clock(self) -> Any:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now = self.now.add(microseconds=int(seconds * 1_000_000))
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-    def monotonic(self) -> float:
-        return float(self.now.timestamp())
-
-    def as_clock(self) -> Clock:
-        """This fake time as the provider's one time seam (the same object each time, so hooks share a limiter)."""
-        if not hasattr(self, "_clock"):
-            self._clock = Clock(now=self.clock, monotonic=self.monotonic, sleep=self.sleep, asleep=self.async_sleep)
-        return self._clock
 
 
 @pytest.fixture(autouse=True)
@@ -81,9 +50,6 @@ def _new_process_for_run_ids() -> None:
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
-
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 @pytest.fixture
@@ -100,10 +66,6 @@ def mock_hook(fake_time: FakeTime) -> Callable[..., AxiomHook]:
         return AxiomHook("axiom_mock", transport=httpx.MockTransport(handler), clock=fake_time.as_clock(), **kwargs)
 
     return make
-
-
-def body_of(request: httpx.Request) -> dict[str, Any]:
-    return json.loads(request.content)
 
 
 @pytest.fixture(scope="session")

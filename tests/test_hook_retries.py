@@ -20,7 +20,7 @@ from airflow_provider_axiom.exceptions import (
     AxiomServerError,
     AxiomTriggerUncertainError,
 )
-from tests.conftest import API_KEY, body_of
+from tests.hook_kit import API_KEY, body_of
 
 VIEWER = "https://vnc.axiom.ai/vnc_lite.html?host=dev-c-0007-v4-proxy.axiom.ai&port=443&password=pw1&taskId=3"
 DATE = "Wed, 25 Nov 2026 12:00:10 GMT"

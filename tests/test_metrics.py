@@ -16,21 +16,8 @@ import pytest
 from airflow_provider_axiom import _metrics
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.dags_cli import airflow
+from tests.metrics_kit import FROM_WAITING, OWN, P
 from tests.statsd_listener import StatsdListener
-
-P = "airflow.axiom."
-
-#: What the provider's own call sites (transport, hook) emit in a trigger -> wait -> read DAG run.
-OWN = {
-    P + "calls.axiom_default.trigger.ok",
-    P + "calls.axiom_default.run-reports.ok",
-    P + "calls.axiom_default.run-data.ok",
-    P + "runs_started.axiom_default.started",
-    P + "limiter_pace.axiom_default",
-}
-#: Emitted by the waiting code (poller, wait loop, operator) once it calls the ``_metrics``
-#: functions listed in the README's "Monitoring" section. Extend this set as they are wired in.
-FROM_WAITING = {P + f"{name}.axiom_default" for name in ("runs_waited", "event_delay", "run_duration", "queue_time")}
 
 
 def test_names_follow_airflows_rules():

@@ -14,8 +14,8 @@ import pytest
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.e2e.airflow_kit import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_dags import TASK_ID
+from tests.metrics_kit import FROM_WAITING, P
 from tests.statsd_listener import StatsdListener
-from tests.test_metrics import FROM_WAITING, P
 
 pytestmark = pytest.mark.e2e
 
