@@ -96,9 +96,9 @@ class EmulatedTime:
         return AxiomHook(conn_id, clock=self.as_clock())
 
 
-def operator(time: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
+def operator(emulated: EmulatedTime, **kwargs) -> AxiomTriggerAutomationOperator:
     op = AxiomTriggerAutomationOperator(task_id="axiom", **kwargs)
-    op.hook = time.hook(op.axiom_conn_id)
+    op.hook = emulated.hook(op.axiom_conn_id)
     return op
 
 
@@ -106,8 +106,8 @@ def context() -> dict[str, Any]:
     return {"ti": FakeTI()}
 
 
-async def run_trigger(trigger: AxiomRunTrigger, time: EmulatedTime) -> dict[str, Any]:
-    trigger.hook = time.hook(trigger.axiom_conn_id)
+async def run_trigger(trigger: AxiomRunTrigger, emulated: EmulatedTime) -> dict[str, Any]:
+    trigger.hook = emulated.hook(trigger.axiom_conn_id)
     events = [e.payload async for e in trigger.run()]
     assert len(events) == 1  # exactly one event, then the generator returns
     return events[0]

@@ -52,20 +52,20 @@ def _fresh_memory():
     watch_module._memory.clear()
 
 
-def watcher(time: EmulatedTime, **kwargs: Any) -> AxiomRunFinishedTrigger:
+def watcher(emulated: EmulatedTime, **kwargs: Any) -> AxiomRunFinishedTrigger:
     trigger = AxiomRunFinishedTrigger(**{"automation_name": "Scrape product prices", **kwargs})
-    trigger.hook = time.hook()
+    trigger.hook = emulated.hook()
     return trigger
 
 
 class Script:
     """Runs a set of triggers against emulated time, doing ``actions`` at emulated offsets (seconds)."""
 
-    def __init__(self, time: EmulatedTime, actions: dict[float, Callable[[], Any]] | None = None) -> None:
-        self.time, self.began = time, time.now
+    def __init__(self, emulated: EmulatedTime, actions: dict[float, Callable[[], Any]] | None = None) -> None:
+        self.time, self.began = emulated, emulated.now
         self.actions = sorted((actions or {}).items())
-        time.as_clock()
-        time.after_sleep = self._due
+        emulated.as_clock()
+        emulated.after_sleep = self._due
 
     def elapsed(self) -> float:
         return (self.time.now - self.began).total_seconds()
@@ -217,7 +217,7 @@ def test_dedup_failures_fire_only_when_asked():
 
 
 def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     started: list[dict[str, Any]] = []
     # runs far apart (many ticks): each is still the newest of its name when its rows are read
@@ -228,11 +228,11 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
         201: lambda: started.append(emu.start_run("Export leads")),
     }
     plain, with_failures, with_rows = (
-        watcher(time),
-        watcher(time, outcomes=["success", "failure"]),
-        watcher(time, read_output=True),
+        watcher(emulated),
+        watcher(emulated, outcomes=["success", "failure"]),
+        watcher(emulated, read_output=True),
     )
-    events = asyncio.run(Script(time, actions).run([plain, with_failures, with_rows], until=300))
+    events = asyncio.run(Script(emulated, actions).run([plain, with_failures, with_rows], until=300))
     ours = [r for r in started if r["name"] == "Scrape product prices"]
     key = lambda run: run_key(run["name"], pendulum.parse(run["created_at"]))  # noqa: E731
     assert [e["run_key"] for e in events[0]] == [key(ours[0]), key(ours[2])]
@@ -249,10 +249,10 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
 
 
 def read_output_watcher(
-    time: EmulatedTime, before_read: Callable[[], Any] | None = None, **kwargs: Any
+    emulated: EmulatedTime, before_read: Callable[[], Any] | None = None, **kwargs: Any
 ) -> AxiomRunFinishedTrigger:
     """A ``read_output`` watcher whose every ``/run-data`` call first does ``before_read``."""
-    trigger = watcher(time, read_output=True, **kwargs)
+    trigger = watcher(emulated, read_output=True, **kwargs)
     hook = trigger.hook
     read = hook.aget_run_data
 
@@ -268,18 +268,18 @@ def read_output_watcher(
 def test_rows_are_kept_only_if_a_later_read_still_shows_the_run_newest(axiom_emulator):
     """A newer run of the name starts and succeeds between the newest check and the /run-data answer:
     /run-data then describes it (same outcome, other rows), and only the read after shows it."""
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     started: list[dict[str, Any]] = []
 
     def newer_run_slips_in() -> None:
         if len(started) == 1:
             started.append(emu.start_run("Scrape product prices", duration=1, output={"prices": [["other"]]}))
-            time.sleep(2)  # it has ended by the time /run-data answers
+            emulated.sleep(2)  # it has ended by the time /run-data answers
 
     events = asyncio.run(
-        Script(time, {3: lambda: started.append(emu.start_run("Scrape product prices"))}).run(
-            [read_output_watcher(time, newer_run_slips_in)], until=120
+        Script(emulated, {3: lambda: started.append(emu.start_run("Scrape product prices"))}).run(
+            [read_output_watcher(emulated, newer_run_slips_in)], until=120
         )
     )
     key = lambda run: run_key(run["name"], pendulum.parse(run["created_at"]))  # noqa: E731
@@ -290,23 +290,25 @@ def test_rows_are_kept_only_if_a_later_read_still_shows_the_run_newest(axiom_emu
 
 
 def test_a_failed_output_read_is_tried_again_at_the_next_tick(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     emu.set_faults("run-data", sequence=[{"status": 503}] * 6 + ["ok"])  # one whole hook call (5 retries)
     events = asyncio.run(
-        Script(time, {3: lambda: emu.start_run("Scrape product prices")}).run([read_output_watcher(time)], until=300)
+        Script(emulated, {3: lambda: emu.start_run("Scrape product prices")}).run(
+            [read_output_watcher(emulated)], until=300
+        )
     )
     assert [(e["data"], e["data_unavailable"]) for e in events[0]] == [({"prices": ROWS}, None)]
     assert len(emu.requests("run-data")) == 7
 
 
 def test_output_that_stays_unreadable_fires_with_the_reason(axiom_emulator, caplog):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     emu.set_faults("run-data", sequence=[{"status": 503}] * 1000)  # 5 reads of up to ~45 s of backoff each
     events = asyncio.run(
-        Script(time, {3: lambda: emu.start_run("Scrape product prices")}).run(
-            [read_output_watcher(time)], until=900, enough=1
+        Script(emulated, {3: lambda: emu.start_run("Scrape product prices")}).run(
+            [read_output_watcher(emulated)], until=900, enough=1
         )
     )
     assert [(e["status"], e["data"], e["data_unavailable"]) for e in events[0]] == [("success", None, "unreadable")]
@@ -314,34 +316,34 @@ def test_output_that_stays_unreadable_fires_with_the_reason(axiom_emulator, capl
 
 
 def test_a_failed_run_fires_without_reading_output(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
-    trigger = read_output_watcher(time, outcomes="failure")
+    trigger = read_output_watcher(emulated, outcomes="failure")
     actions = {3: lambda: emu.start_run("Scrape product prices", outcome="Failure")}
-    events = asyncio.run(Script(time, actions).run([trigger], until=90))
+    events = asyncio.run(Script(emulated, actions).run([trigger], until=90))
     assert [(e["status"], e["data"], e["data_unavailable"]) for e in events[0]] == [("failure", None, "run_failed")]
     assert emu.requests("run-data") == []
 
 
 def test_20_watchers_and_100_waiting_runs_share_one_reports_call_per_tick(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    hook = time.hook()
+    emulated = EmulatedTime(axiom_emulator)
+    hook = emulated.hook()
     waiting = [hook.trigger_automation("Long crawl") for _ in range(100)]
     triggers: list[Any] = [
         AxiomRunTrigger(
             automation_name=r.automation_name,
             not_before=r.sent_at.subtract(seconds=2),
-            deadline=time.now.add(hours=2),
+            deadline=emulated.now.add(hours=2),
             viewer_url=r.viewer_url,
         )
         for r in waiting
     ]
     for t in triggers:
-        t.hook = time.hook()
+        t.hook = emulated.hook()
     # 20 distinct triggers (Airflow runs one trigger for watchers with identical arguments)
-    watchers = [watcher(time, poll_interval=5 + i) for i in range(20)]
+    watchers = [watcher(emulated, poll_interval=5 + i) for i in range(20)]
     before = len(axiom_emulator.requests("run-reports"))
-    script = Script(time, {30: lambda: axiom_emulator.start_run("Scrape product prices")})
+    script = Script(emulated, {30: lambda: axiom_emulator.start_run("Scrape product prices")})
     events = asyncio.run(script.run([*watchers, *triggers], until=120))
     calls = len(axiom_emulator.requests("run-reports")) - before
     ticks = script.elapsed() / 5
@@ -366,20 +368,20 @@ class FakeAssetStore:
 
 @pytest.mark.parametrize("with_store", [True, False], ids=["asset state store (3.3)", "memory only (< 3.3)"])
 def test_a_restart_neither_fires_twice_nor_misses_with_the_store(axiom_emulator, with_store):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeAssetStore()
 
     def fresh() -> AxiomRunFinishedTrigger:
-        trigger = watcher(time)
+        trigger = watcher(emulated)
         trigger.asset_state_store = store if with_store else None
         return trigger
 
     emu = axiom_emulator
-    first = asyncio.run(Script(time, {2: lambda: emu.start_run("Scrape product prices")}).run([fresh()], until=60))
+    first = asyncio.run(Script(emulated, {2: lambda: emu.start_run("Scrape product prices")}).run([fresh()], until=60))
     watch_module._memory.clear()  # the triggerer process died
     emu.start_run("Scrape product prices")  # ends while no triggerer runs
-    time.sleep(120)
-    second = asyncio.run(Script(time).run([fresh()], until=60))
+    emulated.sleep(120)
+    second = asyncio.run(Script(emulated).run([fresh()], until=60))
     assert len(first[0]) == 1
     fired_again = [e for e in second[0] if e["run_key"] == first[0][0]["run_key"]]
     assert fired_again == []  # never twice
@@ -387,32 +389,32 @@ def test_a_restart_neither_fires_twice_nor_misses_with_the_store(axiom_emulator,
 
 
 def test_a_trigger_recreated_in_the_same_process_resumes(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     first = asyncio.run(
-        Script(time, {2: lambda: emu.start_run("Scrape product prices")}).run([watcher(time)], until=60)
+        Script(emulated, {2: lambda: emu.start_run("Scrape product prices")}).run([watcher(emulated)], until=60)
     )
     emu.start_run("Scrape product prices")
-    time.sleep(60)
-    second = asyncio.run(Script(time).run([watcher(time)], until=30))
+    emulated.sleep(60)
+    second = asyncio.run(Script(emulated).run([watcher(emulated)], until=30))
     assert len(first[0]) == 1 and len(second[0]) == 1 and first[0][0]["run_key"] != second[0][0]["run_key"]
 
 
 def test_transient_errors_are_absorbed(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
     actions = {
         2: lambda: emu.start_run("Scrape product prices"),
         5: lambda: emu.set_faults("run-reports", sequence=[{"status": 502}] * 8 + ["ok"]),
     }
-    events = asyncio.run(Script(time, actions).run([watcher(time)], until=200))
+    events = asyncio.run(Script(emulated, actions).run([watcher(emulated)], until=200))
     assert len(events[0]) == 1
 
 
 def test_an_unknown_automation_ends_the_watcher_naming_the_closest(axiom_emulator, caplog):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     with pytest.raises(AxiomNotFoundError, match="Did you mean: 'Scrape product prices'"):
-        asyncio.run(Script(time).run([watcher(time, automation_name="scrape product prices")], until=60))
+        asyncio.run(Script(emulated).run([watcher(emulated, automation_name="scrape product prices")], until=60))
     assert "stopped" in caplog.text
 
 
@@ -420,10 +422,10 @@ def test_a_bad_key_ends_the_watcher_and_never_reaches_the_log(axiom_emulator, mo
     conn = json.loads(axiom_emulator.connection_json())
     conn["password"] = "sk-wrong-key-0a1b2c3d"
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(AxiomAuthError) as raised:
-        asyncio.run(Script(time).run([watcher(time)], until=60))
+        asyncio.run(Script(emulated).run([watcher(emulated)], until=60))
     assert "sk-wrong-key-0a1b2c3d" not in str(raised.value)
     assert "sk-wrong-key-0a1b2c3d" not in caplog.text
     assert "Invalid key" in caplog.text
@@ -432,7 +434,7 @@ def test_a_bad_key_ends_the_watcher_and_never_reaches_the_log(axiom_emulator, mo
 def test_a_watched_run_pushed_back_by_newer_runs_still_fires(axiom_emulator):
     """More than a read's worth (20) of newer runs start while a watched run runs: the read widens to it."""
     axiom_emulator.add_automation("Busy", duration=1, allow_cloud_concurrency=True)
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     emu = axiom_emulator
 
     def burst() -> None:
@@ -440,7 +442,7 @@ def test_a_watched_run_pushed_back_by_newer_runs_still_fires(axiom_emulator):
             emu.start_run("Busy")
 
     actions = {2: lambda: emu.start_run("Export leads"), 12: burst}
-    events = asyncio.run(Script(time, actions).run([watcher(time, automation_name="Export leads")], until=90))
+    events = asyncio.run(Script(emulated, actions).run([watcher(emulated, automation_name="Export leads")], until=90))
     assert [e["automation_name"] for e in events[0]] == ["Export leads"]
     counts = [r["body"]["count"] for r in emu.requests("run-reports")]
     assert max(counts) == 100 and counts[-1] < 100  # widened while it ran, narrowed once it ended

@@ -27,17 +27,17 @@ def rows(task: str) -> list[list[str]]:
     return [["task"], [task]]
 
 
-def own_process(time: EmulatedTime, op: Any) -> Any:
+def own_process(emulated: EmulatedTime, op: Any) -> Any:
     """Give ``op`` a clock of its own, as if it ran in its own worker process (no spacing shared with the others)."""
-    base = time.as_clock()
+    base = emulated.as_clock()
     op.hook = type(op.hook)(op.axiom_conn_id, clock=Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep))
     return op
 
 
-def in_one_triggerer(triggers: list[Any], time: EmulatedTime) -> list[dict[str, Any]]:
+def in_one_triggerer(triggers: list[Any], emulated: EmulatedTime) -> list[dict[str, Any]]:
     """Run the triggers in one event loop, as one triggerer holds them (one shared poller)."""
     for trigger in triggers:
-        trigger.hook = time.hook(trigger.axiom_conn_id)
+        trigger.hook = emulated.hook(trigger.axiom_conn_id)
 
     async def first(trigger: Any) -> dict[str, Any]:
         events = [e.payload async for e in trigger.run()]
@@ -52,15 +52,15 @@ def in_one_triggerer(triggers: list[Any], time: EmulatedTime) -> list[dict[str, 
 
 def test_two_tasks_of_one_process_two_seconds_apart_get_their_own_runs_and_rows(axiom_emulator):
     """The issue's smallest case: before, the second task took the first one's run as its own."""
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     ops = [
-        operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True)
+        operator(emulated, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True)
         for i in range(2)
     ]
     first = defer(ops[0], {"ti": FakeTI()})
-    time.sleep(2)
+    emulated.sleep(2)
     second = defer(ops[1], {"ti": FakeTI()})  # this process spaces same-name triggers: it waited its turn
-    events = in_one_triggerer([first, second], time)
+    events = in_one_triggerer([first, second], emulated)
     results = [op.execute_complete({"ti": FakeTI()}, event) for op, event in zip(ops, events, strict=True)]
     runs = {r["input_data"][1][0]: r for r in axiom_emulator.runs(NAME)}
     for i, result in enumerate(results):
@@ -73,18 +73,19 @@ def test_two_tasks_of_one_process_two_seconds_apart_get_their_own_runs_and_rows(
 
 def three_processes_a_second_apart(emulator: Any) -> list[dict[str, Any]]:
     """Three tasks, each in its own worker process, trigger one automation a second apart; one triggerer waits."""
-    time = EmulatedTime(emulator)
+    emulated = EmulatedTime(emulator)
     ops = [
         own_process(
-            time, operator(time, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True)
+            emulated,
+            operator(emulated, automation_name=NAME, data=rows(f"task-{i}"), deferrable=True, cloud_concurrency=True),
         )
         for i in range(3)
     ]
     triggers = []
     for op in ops:
         triggers.append(defer(op, {"ti": FakeTI()}))
-        time.sleep(1)
-    events = in_one_triggerer(triggers, time)
+        emulated.sleep(1)
+    events = in_one_triggerer(triggers, emulated)
     return [op.execute_complete({"ti": FakeTI()}, event) for op, event in zip(ops, events, strict=True)]
 
 

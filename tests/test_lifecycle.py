@@ -39,23 +39,23 @@ pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 
 
 def test_worker_mode_returns_this_runs_rows_not_the_previous_runs(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     ctx = context()
-    result = operator(time, automation_name="Export leads", deferrable=False).execute(ctx)
+    result = operator(emulated, automation_name="Export leads", deferrable=False).execute(ctx)
     assert result["status"] == "Success"
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
     assert result["viewer_url"] and ctx["ti"].xcom["viewer_url"] == result["viewer_url"]
     assert ctx["ti"].xcom["triggered_at"] == result["triggered_at"]
     assert pendulum.parse(result["started_at"]) >= pendulum.parse(result["triggered_at"]).subtract(seconds=2)
     assert len(axiom_emulator.started_runs("Export leads")) == 1
-    ticks = [s for s in time.sleeps if s > 1]  # less is the rate limiter spacing calls
+    ticks = [s for s in emulated.sleeps if s > 1]  # less is the rate limiter spacing calls
     assert ticks and all(s == pytest.approx(5, abs=0.8) for s in ticks)  # a fixed 5 s tick while waiting
 
 
 def test_input_rows_reach_the_automation_and_come_back(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     rows = [["url", "rank"], ["https://example.com/1", 1], ["https://example.com/2", None]]
-    result = operator(time, automation_name="Scrape product prices", data=rows, deferrable=False).execute(context())
+    result = operator(emulated, automation_name="Scrape product prices", data=rows, deferrable=False).execute(context())
     assert result["data"]["google-sheet-data"] == [
         ["url", "rank"],
         ["https://example.com/1", "1"],
@@ -64,8 +64,8 @@ def test_input_rows_reach_the_automation_and_come_back(axiom_emulator):
 
 
 def test_json_string_data_from_templates_is_accepted(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Scrape product prices", data='[["a"], ["b"]]', deferrable=False)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Scrape product prices", data='[["a"], ["b"]]', deferrable=False)
     assert op.execute(context())["data"]["google-sheet-data"] == [["a"], ["b"]]
 
 
@@ -81,9 +81,9 @@ def test_bad_input_fails_before_any_request(axiom_emulator, data, needle):
 
 
 def test_failure_carries_the_run_report_and_viewer_link(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     with pytest.raises(AxiomRunFailedError) as exc:
-        operator(time, automation_name="Broken checkout flow", deferrable=False).execute(context())
+        operator(emulated, automation_name="Broken checkout flow", deferrable=False).execute(context())
     assert "No element found for selector: #checkout-button" in str(exc.value)
     # the link is on the error (and the task's extra link), not in its message: it is a credential
     assert exc.value.viewer_url and exc.value.viewer_url not in str(exc.value)
@@ -92,20 +92,26 @@ def test_failure_carries_the_run_report_and_viewer_link(axiom_emulator):
 
 
 def test_queued_trigger_is_waited_through(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     with_hook = AxiomHook()
     with_hook.trigger_automation("Long crawl")  # takes the only slot (concurrency 1)
     axiom_emulator.advance(1)
     ctx = context()
     # a long queue: a 30 s tick keeps the emulator's rate limit (real time) out of the way
-    op = operator(time, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1), poll_interval=30)
+    op = operator(
+        emulated, automation_name="Export leads", deferrable=False, timeout=timedelta(days=1), poll_interval=30
+    )
 
     # the crawl would hold the slot for 10 h: stop it after 7 minutes so the queue moves
     def stop_blocker(seconds: float) -> None:
-        if time.sleeps and sum(time.sleeps) > 420 and not axiom_emulator.started_runs("Long crawl")[0]["stopped"]:
+        if (
+            emulated.sleeps
+            and sum(emulated.sleeps) > 420
+            and not axiom_emulator.started_runs("Long crawl")[0]["stopped"]
+        ):
             with_hook.stop_run(axiom_emulator.started_runs("Long crawl")[0]["viewer_url"])
 
-    time.after_sleep = stop_blocker
+    emulated.after_sleep = stop_blocker
     result = op.execute(ctx)
     assert "viewer_url" not in ctx["ti"].xcom  # queued: no viewer link at trigger time (3.0 refuses None)
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
@@ -113,8 +119,8 @@ def test_queued_trigger_is_waited_through(axiom_emulator):
 
 
 def test_timeout_stops_the_remote_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Long crawl", deferrable=False, timeout=120)
     with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
         op.execute(context())
     run = axiom_emulator.started_runs("Long crawl")[0]
@@ -122,17 +128,17 @@ def test_timeout_stops_the_remote_run(axiom_emulator):
 
 
 def test_on_kill_stops_the_remote_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Long crawl", deferrable=False, timeout=120)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Long crawl", deferrable=False, timeout=120)
 
     def killed_during_wait(seconds: float) -> None:
         if op._ref is None:  # the trigger is still being paced: the kill comes while the run is waited for
             return
-        time.after_sleep = None
+        emulated.after_sleep = None
         op.on_kill()  # what Airflow calls when the task is killed
         raise KeyboardInterrupt
 
-    time.after_sleep = killed_during_wait
+    emulated.after_sleep = killed_during_wait
     with pytest.raises(KeyboardInterrupt):
         op.execute(context())
     assert axiom_emulator.started_runs("Long crawl")[0]["stopped"]
@@ -140,8 +146,8 @@ def test_on_kill_stops_the_remote_run(axiom_emulator):
 
 def test_transient_faults_while_polling_do_not_fail_the_task(axiom_emulator):
     axiom_emulator.set_faults("run-reports", sequence=["ok", {"status": 503}, {"status": 429}, "reset", "html", "ok"])
-    time = EmulatedTime(axiom_emulator)
-    result = operator(time, automation_name="Export leads", deferrable=False).execute(context())
+    emulated = EmulatedTime(axiom_emulator)
+    result = operator(emulated, automation_name="Export leads", deferrable=False).execute(context())
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
 
 
@@ -162,12 +168,12 @@ def test_no_wait_returns_the_trigger_result(axiom_emulator):
 
 
 async def test_deferred_success(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Export leads", deferrable=True)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Export leads", deferrable=True)
     ctx = context()
     trigger = await asyncio.to_thread(defer, op, ctx)
     assert trigger.run_ref.viewer_url == ctx["ti"].xcom["viewer_url"]
-    event = await run_trigger(trigger, time)
+    event = await run_trigger(trigger, emulated)
     assert event["status"] == "success"
     result = op.execute_complete(ctx, event)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
@@ -175,21 +181,21 @@ async def test_deferred_success(axiom_emulator):
 
 
 async def test_deferred_failure(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Broken checkout flow", deferrable=True)
     trigger = await asyncio.to_thread(defer, op, context())
-    event = await run_trigger(trigger, time)
+    event = await run_trigger(trigger, emulated)
     assert event["status"] == "failure"
     with pytest.raises(AxiomRunFailedError, match="#checkout-button"):
         op.execute_complete(context(), event)
 
 
 async def test_deferred_timeout_stops_the_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Long crawl", deferrable=True, timeout=300)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Long crawl", deferrable=True, timeout=300)
     trigger = await asyncio.to_thread(defer, op, context())
-    assert trigger.deadline <= time.now.add(seconds=300)
-    event = await run_trigger(trigger, time)
+    assert trigger.deadline <= emulated.now.add(seconds=300)
+    event = await run_trigger(trigger, emulated)
     assert event["status"] == "timeout"
     assert not axiom_emulator.started_runs("Long crawl")[0]["stopped"]  # the trigger itself never stops it
     with pytest.raises(AxiomRunTimeoutError, match="asked to stop"):
@@ -198,34 +204,36 @@ async def test_deferred_timeout_stops_the_run(axiom_emulator):
 
 
 async def test_deferred_error_event_for_a_revoked_key(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Export leads", deferrable=True)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Export leads", deferrable=True)
     trigger = await asyncio.to_thread(defer, op, context())
     axiom_emulator.load_scenario({**SCENARIO, "api_key": "rotated-key"})  # the key was rotated meanwhile
-    event = await run_trigger(trigger, time)
+    event = await run_trigger(trigger, emulated)
     assert event["status"] == "error" and event["error_class"] == "AxiomAuthError"
     with pytest.raises(AxiomAuthError):
         op.execute_complete(context(), event)
 
 
 async def test_trigger_absorbs_transient_faults_then_gives_up_after_a_bounded_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Export leads", deferrable=True)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Export leads", deferrable=True)
     trigger = await asyncio.to_thread(defer, op, context())
     axiom_emulator.set_faults("run-reports", sequence=[{"status": 500}, {"status": 429}, "reset", "ok"])
-    assert (await run_trigger(trigger, time))["status"] == "success"
+    assert (await run_trigger(trigger, emulated))["status"] == "success"
 
     trigger2 = await asyncio.to_thread(
-        defer, operator(time, automation_name="Export leads", deferrable=True, max_consecutive_errors=2), context()
+        defer, operator(emulated, automation_name="Export leads", deferrable=True, max_consecutive_errors=2), context()
     )
     axiom_emulator.set_faults("run-reports", probability=1.0, fault={"status": 503})
-    event = await run_trigger(trigger2, time)
+    event = await run_trigger(trigger2, emulated)
     assert event["status"] == "error" and event["error_class"] == "AxiomServerError"
 
 
 async def test_trigger_on_kill_stops_the_run_and_cleanup_does_not(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    trigger = await asyncio.to_thread(defer, operator(time, automation_name="Long crawl", deferrable=True), context())
+    emulated = EmulatedTime(axiom_emulator)
+    trigger = await asyncio.to_thread(
+        defer, operator(emulated, automation_name="Long crawl", deferrable=True), context()
+    )
     await trigger.cleanup()  # triggerer restart or redistribution
     assert not axiom_emulator.started_runs("Long crawl")[0]["stopped"]
     states = iter(["deferred", None, "failed"])
@@ -294,19 +302,19 @@ async def test_sensor_deferrable(axiom_emulator):
     )
     trigger = await asyncio.to_thread(defer, s, context())
     assert trigger.poll_interval == trigger.max_poll_interval == 5  # honours poke_interval
-    time = EmulatedTime(axiom_emulator)
-    event = await run_trigger(trigger, time)
+    emulated = EmulatedTime(axiom_emulator)
+    event = await run_trigger(trigger, emulated)
     assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
 
 
 def poking_sensor(axiom_emulator, name: str, **kwargs) -> tuple[AxiomRunSensor, EmulatedTime]:
     """A poke-mode sensor over a run of ``name`` that has already succeeded; its hook's waits are emulated."""
-    time = EmulatedTime(axiom_emulator)
-    started = time.hook().trigger_automation(name)
+    emulated = EmulatedTime(axiom_emulator)
+    started = emulated.hook().trigger_automation(name)
     axiom_emulator.advance(41)
     s = sensor(automation_name=name, started_after=started.triggered_at, **kwargs)
-    s.hook = time.hook()
-    return s, time
+    s.hook = emulated.hook()
+    return s, emulated
 
 
 def test_sensor_poke_reads_the_rows_through_transient_run_data_failures(axiom_emulator):
@@ -371,7 +379,7 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
 def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_emulator, deferrable):
     """Right after a trigger the API still answers for the previous run (registration_delay)."""
     axiom_emulator.load_scenario({**SCENARIO, "registration_delay": 8})
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     # What a naive client sees right after triggering: the previous run's Success and rows.
     with AxiomHook() as hook:
         hook.trigger_automation("Export leads")
@@ -379,11 +387,11 @@ def test_stale_previous_run_is_never_reported_while_the_new_run_registers(axiom_
     assert naive.status == "Success" and naive.data == {"google-sheet-data": OLD_ROWS}
     axiom_emulator.load_scenario({**SCENARIO, "registration_delay": 8})
 
-    op = operator(time, automation_name="Export leads", deferrable=deferrable)
+    op = operator(emulated, automation_name="Export leads", deferrable=deferrable)
     ctx = context()
     if deferrable:
         trigger = defer(op, ctx)
-        result = op.execute_complete(ctx, asyncio.run(run_trigger(trigger, time)))
+        result = op.execute_complete(ctx, asyncio.run(run_trigger(trigger, emulated)))
     else:
         result = op.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
@@ -419,22 +427,22 @@ def test_finished_status_vocabulary_still_returns_the_output(axiom_emulator):
 
 
 def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
 
-    first = operator(time, automation_name="Export leads", deferrable=False)
+    first = operator(emulated, automation_name="Export leads", deferrable=False)
 
     def crash(seconds: float) -> None:
         if "axiom_run" in store.data:
             raise SystemExit("worker lost")  # the first attempt dies while waiting for its run
 
-    time.after_sleep = crash
+    emulated.after_sleep = crash
     with pytest.raises(SystemExit):
         first.execute({"ti": FakeTI(), "task_state_store": store})
     assert "axiom_run" in store.data
-    time.after_sleep = None
+    emulated.after_sleep = None
 
-    retry = operator(time, automation_name="Export leads", deferrable=False)
+    retry = operator(emulated, automation_name="Export leads", deferrable=False)
     ctx = {"ti": FakeTI(), "task_state_store": store}
     result = retry.execute(ctx)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
@@ -445,11 +453,11 @@ def test_a_retry_after_a_worker_crash_reattaches_instead_of_starting_a_second_ru
 
 
 def test_a_retry_after_a_failed_run_starts_a_new_run(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
     for _ in range(2):
         with pytest.raises(AxiomRunFailedError):
-            operator(time, automation_name="Broken checkout flow", deferrable=False).execute(
+            operator(emulated, automation_name="Broken checkout flow", deferrable=False).execute(
                 {"ti": FakeTI(), "task_state_store": store}
             )
     assert len(axiom_emulator.started_runs("Broken checkout flow")) == 2
@@ -457,17 +465,17 @@ def test_a_retry_after_a_failed_run_starts_a_new_run(axiom_emulator):
 
 
 async def test_deferred_error_event_keeps_the_run_for_the_retry(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
-    op = operator(time, automation_name="Export leads", deferrable=True)
+    op = operator(emulated, automation_name="Export leads", deferrable=True)
     trigger = await asyncio.to_thread(defer, op, {"ti": FakeTI(), "task_state_store": store})
     with pytest.raises(AxiomApiError):
         op.execute_complete({"task_state_store": store}, {"status": "error", "message": "triggerer trouble"})
     assert "axiom_run" in store.data
-    retry = operator(time, automation_name="Export leads", deferrable=True)
+    retry = operator(emulated, automation_name="Export leads", deferrable=True)
     trigger = await asyncio.to_thread(defer, retry, {"ti": FakeTI(), "task_state_store": store})
     assert len(axiom_emulator.started_runs("Export leads")) == 1
-    event = await run_trigger(trigger, time)
+    event = await run_trigger(trigger, emulated)
     assert retry.execute_complete({"task_state_store": store}, event)["data"] == {"google-sheet-data": NEW_ROWS}
     assert store.data == {}
 

@@ -51,26 +51,26 @@ def rows(task: int) -> list[list[str]]:
     return [["task"], [f"task-{task}"]]
 
 
-def process_clocks(time: EmulatedTime) -> list[Clock]:
-    base = time.as_clock()
+def process_clocks(emulated: EmulatedTime) -> list[Clock]:
+    base = emulated.as_clock()
     return [Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep) for _ in range(PROCESSES)]
 
 
 def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """20 tasks from 4 processes; each task's result (or ``{"failed": error}``) and when it ended."""
-    time = EmulatedTime(emulator)
-    clocks = process_clocks(time)
+    emulated = EmulatedTime(emulator)
+    clocks = process_clocks(emulated)
     ops = []
     for i in range(TASKS):
         op = operator(
-            time, automation_name=NAME, data=rows(i), deferrable=True, poll_interval=5, cloud_concurrency=True
+            emulated, automation_name=NAME, data=rows(i), deferrable=True, poll_interval=5, cloud_concurrency=True
         )
         op.hook = type(op.hook)(op.axiom_conn_id, clock=clocks[i % PROCESSES])
         ops.append(op)
     triggers = []
     for i, op in enumerate(ops):  # a process waits its turn for its own spacing; the others do not
         triggers.append(defer(op, {"ti": FakeTI()}))
-        time.sleep(1 if i % 3 == 0 else 5)  # pairs a second apart (ambiguous), the third alone (certain)
+        emulated.sleep(1 if i % 3 == 0 else 5)  # pairs a second apart (ambiguous), the third alone (certain)
     if mode == "worker":  # each task waits in its own worker process: a poller of its own
         monkeypatch.setattr(wait_module, "poller_for", own_poller)
     ended: dict[int, pendulum.DateTime] = {}
@@ -80,9 +80,9 @@ def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch)
         if mode == "worker":
             payload = await ops[i]._wait_here(trigger.run_ref, trigger.deadline)
         else:
-            trigger.hook = time.hook(trigger.axiom_conn_id)
+            trigger.hook = emulated.hook(trigger.axiom_conn_id)
             [payload] = [e.payload async for e in trigger.run()]
-        ended[i] = time.now
+        ended[i] = emulated.now
         return payload
 
     async def main() -> list[dict[str, Any]]:
@@ -152,6 +152,7 @@ def test_fan_out_in_each_reading(mode: str, monkeypatch: pytest.MonkeyPatch) -> 
     for reading, counts in tallies.items():
         assert counts["failed"] == counts["another run or rows"] == counts["ended early"] == 0, (reading, counts)
     assert tallies["by_id"]["own rows"] == tallies["by_id"]["identity run_id"] == TASKS
+
     # Without a proven id every reading is the name path: the same tallies, except that which of two
     # runs a second apart is called ambiguous and which superseded depends on when each task's read
     # lands, which real I/O between the tasks' coroutines orders differently from run to run.
@@ -168,8 +169,8 @@ def test_a_timeout_stops_the_run_in_each_reading(reading: str, monkeypatch: pyte
     """The run is stopped by pid/pw (the link is known); by id nowhere, as the link is the documented way."""
     with AxiomEmulator({**scenario(reading)}) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
-        time = EmulatedTime(emulator)
-        op = operator(time, automation_name="Long crawl", timeout=60, poll_interval=5)
+        emulated = EmulatedTime(emulator)
+        op = operator(emulated, automation_name="Long crawl", timeout=60, poll_interval=5)
         with pytest.raises(AxiomError, match="asked to stop"):
             op.execute({"ti": FakeTI()})
         [run] = emulator.started_runs("Long crawl")
@@ -190,9 +191,9 @@ def test_mark_failed_stops_the_run_by_its_link_in_each_reading(
 ) -> None:
     with AxiomEmulator(scenario(reading)) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
-        time = EmulatedTime(emulator)
+        emulated = EmulatedTime(emulator)
         if mode == "deferred":
-            trigger = defer(operator(time, automation_name="Long crawl", deferrable=True), {"ti": FakeTI()})
+            trigger = defer(operator(emulated, automation_name="Long crawl", deferrable=True), {"ti": FakeTI()})
 
             async def failed() -> str:  # what Airflow answers: a user marked the task failed
                 return "failed"
@@ -200,16 +201,16 @@ def test_mark_failed_stops_the_run_by_its_link_in_each_reading(
             trigger._task_state = failed  # type: ignore[method-assign]
             asyncio.run(trigger.on_kill())
         else:
-            op = operator(time, automation_name="Long crawl", timeout=120)
+            op = operator(emulated, automation_name="Long crawl", timeout=120)
 
             def killed_during_wait(seconds: float) -> None:
                 if op._ref is None:  # the trigger is still being paced: the kill comes while the run is waited for
                     return
-                time.after_sleep = None
+                emulated.after_sleep = None
                 op.on_kill()  # what Airflow calls when the task is killed
                 raise Killed
 
-            time.after_sleep = killed_during_wait
+            emulated.after_sleep = killed_during_wait
             with pytest.raises(Killed):
                 op.execute({"ti": FakeTI()})
         [run] = emulator.started_runs("Long crawl")
@@ -225,18 +226,18 @@ def test_a_queued_run_is_stopped_by_id_only_where_stop_reads_ids(
     with AxiomEmulator({**scenario(reading), "plan": {"concurrency": 1}}) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
         emulator.start_run("Long crawl")  # holds the only slot
-        time = EmulatedTime(emulator)
+        emulated = EmulatedTime(emulator)
         # a queued trigger is the subject: sent at once, not held for the slot
-        op = operator(time, automation_name=NAME, timeout=120, cloud_concurrency=True, wait_for_slot=False)
+        op = operator(emulated, automation_name=NAME, timeout=120, cloud_concurrency=True, wait_for_slot=False)
 
         def killed_during_wait(seconds: float) -> None:
             if op._ref is None:
                 return
-            time.after_sleep = None
+            emulated.after_sleep = None
             op.on_kill()
             raise Killed
 
-        time.after_sleep = killed_during_wait
+        emulated.after_sleep = killed_during_wait
         with pytest.raises(Killed):
             op.execute({"ti": FakeTI()})
         [run] = emulator.runs(NAME)
@@ -254,8 +255,8 @@ def test_a_refused_read_by_id_falls_back_to_the_name(
     """An id the API stops knowing (expired) never fails the task: its rows come by name, proven as usual."""
     with AxiomEmulator(scenario("by_id")) as emulator:
         monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
-        time = EmulatedTime(emulator)
-        op = operator(time, automation_name=NAME, data=rows(1), poll_interval=5, cloud_concurrency=True)
+        emulated = EmulatedTime(emulator)
+        op = operator(emulated, automation_name=NAME, data=rows(1), poll_interval=5, cloud_concurrency=True)
         forgotten = False
 
         def expire_ids(seconds: float) -> None:
@@ -264,7 +265,7 @@ def test_a_refused_read_by_id_falls_back_to_the_name(
                 emulator._core._by_id.clear()  # the API no longer knows the run's id
                 forgotten = True
 
-        time.after_sleep = expire_ids
+        emulated.after_sleep = expire_ids
         result = op.execute({"ti": FakeTI()})
         assert forgotten
         assert result["identity"] == "matched" and result["data"]["google-sheet-data"] == rows(1)

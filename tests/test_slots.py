@@ -113,17 +113,17 @@ def _logged(caplog, capsys) -> str:
 
 def test_a_task_in_the_worker_waits_for_the_slot_then_starts_at_once(one_slot, caplog, capsys):
     caplog.set_level(logging.INFO)
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run(OTHER)  # another automation holds the only slot for 120 s
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, poll_interval=5)
-    started = time.now
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, poll_interval=5)
+    started = emulated.now
     result = op.execute({"ti": FakeTI()})
     run = _mine(one_slot, "t1")
     assert not run["was_queued"]  # sent when the slot was free: it started at once
     assert result["identity"] == "matched" and result["data_unavailable"] is None
     assert '"t1"' in json.dumps(result["data"]) and "theirs" not in json.dumps(result["data"])
     # the slot freed after 120 s; the run took 30 s: done within a few ticks of both
-    assert (time.now - started).total_seconds() <= 120 + 30 + 4 * 5 + 10
+    assert (emulated.now - started).total_seconds() <= 120 + 30 + 4 * 5 + 10
     logged = _logged(caplog, capsys)
     assert "holding the trigger of 'Quick scrape'" in logged and "a slot is free" in logged
 
@@ -137,35 +137,35 @@ def _defer(op, ctx, method: str) -> Any:
     return exc.value, import_string(classpath)(**kwargs)
 
 
-async def _first_event(trigger, time) -> dict[str, Any]:
-    trigger.hook = time.hook(trigger.axiom_conn_id)
+async def _first_event(trigger, emulated) -> dict[str, Any]:
+    trigger.hook = emulated.hook(trigger.axiom_conn_id)
     events = [e.payload async for e in trigger.run()]
     assert len(events) == 1
     return events[0]
 
 
 def test_a_deferred_task_is_held_in_the_triggerer_then_starts_at_once(one_slot):
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run(OTHER)
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
     ctx = {"ti": FakeTI()}
     deferred, slot_trigger = _defer(op, ctx, "execute")
     assert deferred.method_name == "execute_after_slot" and not one_slot.started_runs(QUICK)
-    event = asyncio.run(_first_event(slot_trigger, time))
+    event = asyncio.run(_first_event(slot_trigger, emulated))
     assert event["slot"] == "free" and not [r for r in one_slot.started_runs(OTHER) if r["status"] == "Running"]
     with pytest.raises(TaskDeferred) as exc:
         op.execute_after_slot(ctx, event)
     assert exc.value.method_name == "execute_complete"
-    run_event = asyncio.run(_first_event(exc.value.trigger, time))
+    run_event = asyncio.run(_first_event(exc.value.trigger, emulated))
     result = op.execute_complete(ctx, run_event)
     assert not _mine(one_slot, "t1")["was_queued"]
     assert result["identity"] == "matched" and result["data_unavailable"] is None
 
 
 def test_another_clients_trigger_first_is_waited_out_and_never_reported(one_slot):
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     theirs = one_slot.start_run(QUICK, [["task"], ["theirs"]])  # another client, same automation, first
-    op = operator(time, automation_name=QUICK, data=[["task"], ["mine"]], deferrable=False)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["mine"]], deferrable=False)
     result = op.execute({"ti": FakeTI()})
     mine = _mine(one_slot, "mine")
     assert not mine["was_queued"] and mine["created_at"] != theirs["created_at"]
@@ -175,22 +175,22 @@ def test_another_clients_trigger_first_is_waited_out_and_never_reported(one_slot
 
 def test_mapped_copies_in_one_triggerer_start_one_after_another_each_its_own(one_slot):
     """Ten mapped copies over one automation without cloud concurrency, held in one triggerer."""
-    time = EmulatedTime(one_slot)
-    ops = [operator(time, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True) for i in range(10)]
+    emulated = EmulatedTime(one_slot)
+    ops = [operator(emulated, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True) for i in range(10)]
     ctxs = [{"ti": FakeTI()} for _ in ops]
     for i, ctx in enumerate(ctxs):
         ctx["ti"].map_index = i  # a mapped copy asks the triggerer at once
-    started = time.now
+    started = emulated.now
     slot_triggers = [_defer(op, ctx, "execute")[1] for op, ctx in zip(ops, ctxs, strict=True)]
     results: list[dict[str, Any]] = [{} for _ in ops]
 
     async def copy(i: int) -> None:
-        event = await _first_event(slot_triggers[i], time)
+        event = await _first_event(slot_triggers[i], emulated)
         assert event["slot"] == "free"
         try:
             ops[i].execute_after_slot(ctxs[i], event)
         except TaskDeferred as exc:  # the run's trigger, in the same triggerer
-            results[i] = ops[i].execute_complete(ctxs[i], await _first_event(exc.trigger, time))
+            results[i] = ops[i].execute_complete(ctxs[i], await _first_event(exc.trigger, emulated))
 
     async def all_copies() -> None:
         await asyncio.gather(*(copy(i) for i in range(10)))
@@ -203,7 +203,7 @@ def test_mapped_copies_in_one_triggerer_start_one_after_another_each_its_own(one
         # the next copy waited for this one's rows: a newer run of the name would have hidden them
         assert result["data_unavailable"] is None and result["data"]["google-sheet-data"] == [["task"], [f"m{i}"]]
         assert result["started_at"].startswith(_mine(one_slot, f"m{i}")["created_at"][:19])
-    total = (time.now - started).total_seconds()
+    total = (emulated.now - started).total_seconds()
     print(f"10 copies of a 30 s run, one slot: {total:.0f} s in all (the runs alone: 300 s)")
     # each hand-over: the run's end seen, its rows read and confirmed, the next copy let go: about four ticks
     assert total <= 10 * 30 + 10 * 4 * 5 + 60
@@ -211,10 +211,10 @@ def test_mapped_copies_in_one_triggerer_start_one_after_another_each_its_own(one
 
 def test_a_slot_that_never_frees_is_waited_for_no_longer_than_the_apis_queue(one_slot, caplog, capsys):
     caplog.set_level(logging.INFO)
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run("Stuck")  # ten hours
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=1200)
-    started = time.now
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=1200)
+    started = emulated.now
     with pytest.raises(AxiomRunTimeoutError):
         op.execute({"ti": FakeTI()})  # sent after ten minutes, queued behind "Stuck", never matched in time
     sent = one_slot.requests("trigger")[0]
@@ -223,18 +223,18 @@ def test_a_slot_that_never_frees_is_waited_for_no_longer_than_the_apis_queue(one
 
 
 def test_a_deadline_while_held_fails_the_task_and_starts_nothing(one_slot):
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run(OTHER)
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=30)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, timeout=30)
     with pytest.raises(AxiomRunTimeoutError, match="held for a slot"):
         op.execute({"ti": FakeTI()})
     assert not one_slot.started_runs(QUICK) and not one_slot.requests("trigger")
 
 
 def test_without_the_hold_a_queued_trigger_still_takes_the_queue_rule(one_slot):
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run(OTHER)
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, wait_for_slot=False)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=False, wait_for_slot=False)
     result = op.execute({"ti": FakeTI()})
     assert _mine(one_slot, "t1")["was_queued"]
     assert result["identity"] == "matched"
@@ -242,12 +242,12 @@ def test_without_the_hold_a_queued_trigger_still_takes_the_queue_rule(one_slot):
 
 def test_a_slot_taken_after_the_triggerer_let_go_is_waited_for_again_with_the_same_bound(one_slot):
     """Another process (a second triggerer, a worker) takes the slot between the event and the send."""
-    time = EmulatedTime(one_slot)
+    emulated = EmulatedTime(one_slot)
     one_slot.start_run(OTHER)
-    op = operator(time, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["t1"]], deferrable=True)
     ctx = {"ti": FakeTI()}
     _, slot_trigger = _defer(op, ctx, "execute")
-    event = asyncio.run(_first_event(slot_trigger, time))
+    event = asyncio.run(_first_event(slot_trigger, emulated))
     assert event["slot"] == "free"
     one_slot.start_run(QUICK, [["task"], ["theirs"]])  # took the slot first
     with pytest.raises(TaskDeferred) as exc:

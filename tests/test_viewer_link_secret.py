@@ -16,13 +16,13 @@ pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 
 
 def test_the_password_is_masked_and_the_link_kept_only_for_the_task(axiom_emulator, caplog):
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Broken checkout flow", deferrable=True)
     trigger = defer(op, {"ti": FakeTI()})
     [run] = axiom_emulator.started_runs("Broken checkout flow")
     password = run["pw"]
     assert redact(f"watch {run['viewer_url']}") == f"watch {run['viewer_url'].replace(password, '***')}"
-    event = asyncio.run(run_trigger(trigger, time))
+    event = asyncio.run(run_trigger(trigger, emulated))
     assert event["viewer_url"] == run["viewer_url"]  # the result keeps the whole link
     with pytest.raises(AxiomRunFailedError) as failed:
         op.execute_complete({"ti": FakeTI()}, event)

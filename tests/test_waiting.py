@@ -43,9 +43,9 @@ def scale_scenario(n: int) -> dict[str, Any]:
     }
 
 
-def trigger_for(result: Any, time: EmulatedTime, deadline_minutes: float = 60) -> AxiomRunTrigger:
-    trigger = AxiomRunTrigger(run=RunRef.from_trigger(result), deadline=time.now.add(minutes=deadline_minutes))
-    trigger.hook = time.hook()
+def trigger_for(result: Any, emulated: EmulatedTime, deadline_minutes: float = 60) -> AxiomRunTrigger:
+    trigger = AxiomRunTrigger(run=RunRef.from_trigger(result), deadline=emulated.now.add(minutes=deadline_minutes))
+    trigger.hook = emulated.hook()
     return trigger
 
 
@@ -57,11 +57,11 @@ async def first_event(trigger: AxiomRunTrigger) -> dict[str, Any]:
 
 @pytest.mark.axiom_scenario(scale_scenario(200))
 def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    hook = time.hook()
+    emulated = EmulatedTime(axiom_emulator)
+    hook = emulated.hook()
     results = [hook.trigger_automation(f"Job {i}") for i in range(200)]
-    began = time.now
-    triggers = [trigger_for(r, time) for r in results]
+    began = emulated.now
+    triggers = [trigger_for(r, emulated) for r in results]
 
     async def main() -> list[dict[str, Any]]:
         return await asyncio.gather(*(first_event(t) for t in triggers))
@@ -73,7 +73,7 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
         if expected == "success":
             assert event["summary"]["data"] == {"out": [[f"row {i}"]]}
     reports_calls = len(axiom_emulator.requests("run-reports"))
-    ticks = (time.now - began).total_seconds() / 5
+    ticks = (emulated.now - began).total_seconds() / 5
     assert reports_calls <= ticks + 2  # one call per 5 s tick for all 200, not 200 per tick
     assert reports_calls < 200
     assert not [r for r in axiom_emulator.requests() if r["status"] == 429]
@@ -95,21 +95,21 @@ def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axio
             "automations": [*SCENARIO["automations"], {"name": "Busy", "duration": 1, "allow_cloud_concurrency": True}],
         }
     )
-    time = EmulatedTime(axiom_emulator)
-    ours = time.hook().trigger_automation("Export leads")
-    trigger = trigger_for(ours, time)
+    emulated = EmulatedTime(axiom_emulator)
+    ours = emulated.hook().trigger_automation("Export leads")
+    trigger = trigger_for(ours, emulated)
     flooded: list[int] = []
 
     def flood(_seconds: float) -> None:  # once the run is pinned (its window closed), another client gets busy
-        if not flooded and time.now > ours.triggered_at.add(seconds=20):
+        if not flooded and emulated.now > ours.triggered_at.add(seconds=20):
             body = {"key": "lifecycle-key", "name": "Busy"}
             with httpx.Client(base_url=axiom_emulator.base_url) as client:
                 for _ in range(510):  # more newer runs than the widest window (500) holds
                     assert client.post("/trigger", json=body).status_code == 200
             flooded.append(510)
 
-    time.as_clock()
-    time.after_sleep = flood
+    emulated.as_clock()
+    emulated.after_sleep = flood
     event = asyncio.run(first_event(trigger))
     assert flooded
     assert event["status"] == "success" and event["summary"]["data"] == {"google-sheet-data": NEW_ROWS}
@@ -141,10 +141,10 @@ def test_a_deadline_is_kept_while_the_limiter_queue_is_long(axiom_emulator, monk
 
 
 def test_a_429_burst_from_another_client_is_absorbed(axiom_emulator):
-    time = EmulatedTime(axiom_emulator)
-    ours = time.hook().trigger_automation("Export leads")
+    emulated = EmulatedTime(axiom_emulator)
+    ours = emulated.hook().trigger_automation("Export leads")
     axiom_emulator.set_faults("run-reports", sequence=[{"status": 429}] * 6 + ["ok"])
-    event = asyncio.run(first_event(trigger_for(ours, time)))
+    event = asyncio.run(first_event(trigger_for(ours, emulated)))
     assert event["status"] == "success"
 
 
@@ -157,12 +157,12 @@ def test_a_burst_of_transient_answers_right_after_the_trigger_is_tolerated(axiom
 
     os.environ["AIRFLOW_CONN_AXIOM_DEFAULT"] = json.dumps(conn)
     axiom_emulator.set_faults("run-reports", sequence=[{"status": 503}, {"status": 429}, "html", {"status": 503}])
-    time = EmulatedTime(axiom_emulator)
-    op = operator(time, automation_name="Export leads", deferrable=deferrable)
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Export leads", deferrable=deferrable)
     ctx = {"ti": FakeTI()}
     if deferrable:
         trigger = defer(op, ctx)
-        trigger.hook = time.hook()
+        trigger.hook = emulated.hook()
         result = op.execute_complete(ctx, asyncio.run(first_event(trigger)))
     else:
         result = op.execute(ctx)
@@ -171,7 +171,7 @@ def test_a_burst_of_transient_answers_right_after_the_trigger_is_tolerated(axiom
 
 
 def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_crashed(axiom_emulator, caplog, capsys):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
 
     def crash_once_it_succeeded(seconds: float) -> None:
@@ -179,17 +179,17 @@ def test_a_retry_returns_the_result_of_a_run_that_succeeded_before_the_attempt_c
         if runs and runs[0]["status"] == "Success":
             raise SystemExit("worker lost while reading the output")
 
-    time.as_clock()
-    time.after_sleep = crash_once_it_succeeded
+    emulated.as_clock()
+    emulated.after_sleep = crash_once_it_succeeded
     with pytest.raises(SystemExit):
-        operator(time, automation_name="Export leads", deferrable=False).execute(
+        operator(emulated, automation_name="Export leads", deferrable=False).execute(
             {"ti": FakeTI(), "task_state_store": store}
         )
-    time.after_sleep = None
+    emulated.after_sleep = None
     assert "axiom_run" in store.data
     caplog.set_level(logging.INFO)
     capsys.readouterr()
-    retry = operator(time, automation_name="Export leads", deferrable=False)
+    retry = operator(emulated, automation_name="Export leads", deferrable=False)
     result = retry.execute({"ti": FakeTI(), "task_state_store": store})
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
     assert len(axiom_emulator.requests("trigger")) == 1  # no second, billed run
@@ -232,14 +232,14 @@ def test_an_unreachable_host_names_the_url_it_tried(monkeypatch):
 
 
 def test_log_lines_say_what_happened(axiom_emulator, caplog, capsys):
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     store = FakeTaskStateStore()
-    first = operator(time, automation_name="Long crawl", deferrable=True)
+    first = operator(emulated, automation_name="Long crawl", deferrable=True)
     defer(first, {"ti": FakeTI(), "task_state_store": store})
     caplog.set_level(logging.INFO)
     caplog.clear()
     capsys.readouterr()  # only what the retry logs counts below
-    retry = operator(time, automation_name="Long crawl", deferrable=True)
+    retry = operator(emulated, automation_name="Long crawl", deferrable=True)
     defer(retry, {"ti": FakeTI(), "task_state_store": store})
     text = caplog.text + capsys.readouterr().out  # the task logger may write through structlog
     assert "re-attached to the run of 'Long crawl'" in text
@@ -251,8 +251,8 @@ def test_a_lost_trigger_answer_with_late_registration_never_starts_a_second_run(
     axiom_emulator.load_scenario({**SCENARIO, "registration_delay": delay})
     for attempt in range(5):
         axiom_emulator.set_faults("trigger", sequence=[{"lost_response": 502}])
-        time = EmulatedTime(axiom_emulator)
-        result = time.hook().trigger_automation("Scrape product prices")
+        emulated = EmulatedTime(axiom_emulator)
+        result = emulated.hook().trigger_automation("Scrape product prices")
         assert result.recovered
         assert len(axiom_emulator.started_runs("Scrape product prices")) == attempt + 1  # one run per trigger
         axiom_emulator.advance(60)
@@ -262,16 +262,16 @@ def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
     """Airflow 3.0 resumes a deferred task's retry at execute_complete with the failed try's event."""
     from airflow.providers.common.compat.sdk import TaskDeferred
 
-    time = EmulatedTime(axiom_emulator)
+    emulated = EmulatedTime(axiom_emulator)
     first_ti, retry_ti = FakeTI(), FakeTI()
     first_ti.try_number, retry_ti.try_number = 1, 2  # type: ignore[attr-defined]
-    op = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    op = operator(emulated, automation_name="Broken checkout flow", deferrable=True)
     trigger = defer(op, {"ti": first_ti})
     assert trigger.run_ref.attempt == 1
-    trigger.hook = time.hook()
+    trigger.hook = emulated.hook()
     failed = asyncio.run(first_event(trigger))
     assert failed["status"] == "failure" and failed["attempt"] == 1
-    retry = operator(time, automation_name="Broken checkout flow", deferrable=True)
+    retry = operator(emulated, automation_name="Broken checkout flow", deferrable=True)
     with pytest.raises(TaskDeferred):  # the retry triggers a new run and defers, instead of failing again
         retry.execute_complete({"ti": retry_ti}, failed)
     assert len(axiom_emulator.started_runs("Broken checkout flow")) == 2
