@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass
+
+from tests.polling import wait_for
 
 LINE = re.compile(r"^(?P<name>[^:|]+):(?P<value>[^|]+)\|(?P<kind>c|g|ms|h|s)(?:\|.*)?$")
 
@@ -77,9 +78,10 @@ class StatsdListener:
 
     def wait_for(self, name: str, timeout: float = 10.0) -> None:
         """UDP is asynchronous: wait until ``name`` has arrived (or fail naming what did)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(m.name == name for m in self.metrics()):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"metric {name!r} never arrived; got {sorted(self.names())}")
+        wait_for(
+            f"the metric {name!r}",
+            lambda: any(m.name == name for m in self.metrics()),
+            timeout=timeout,
+            interval=0.05,
+            on_timeout=lambda: f"got {sorted(self.names())}",
+        )

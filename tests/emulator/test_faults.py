@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator, FaultSpecError
+from tests.polling import wait_for
 
 BODY = {"key": "test-key", "name": "Export leads"}
 
@@ -111,10 +112,12 @@ def test_latency_does_not_block_other_requests(api):
         target=lambda: httpx.post(f"{api.emu.base_url}/remaining-runtime", json={"key": "test-key"})
     )
     slow.start()
-    for _ in range(500):  # until the slow request has taken its fault: it is waiting out its latency
-        if api.emu.health()["faults"]["remaining-runtime"]["remaining"] == 0:
-            break
-        time.sleep(0.01)
+    wait_for(  # until the slow request has taken its fault: it is waiting out its latency
+        "the slow request to take its fault",
+        lambda: api.emu.health()["faults"]["remaining-runtime"]["remaining"] == 0,
+        timeout=5,
+        interval=0.01,
+    )
     assert api.call("list-automations").status_code == 200
     assert slow.is_alive()  # answered while the slow request still waits out its latency
     slow.join()
@@ -190,7 +193,7 @@ def test_keep_alive_timeout_closes_idle_connections(make_api):
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
         assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
-        time.sleep(0.2)
+        sock.settimeout(5)  # idle from here: wait for the server to close it (0.1 s), at most 5 s
         assert sock.recv(65536) == b""  # closed by the server (FIN), not reset
     assert api.call("list-automations").status_code == 200  # httpx reconnects
     assert api.call("list-automations").status_code == 200

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
+
+from tests.polling import wait_for
 
 RATE_LIMITED = {"status": "error", "message": "Rate limit exceeded. Try again in a few seconds."}
 
@@ -55,9 +59,12 @@ def test_speed_makes_long_runs_pass_quickly(make_api):
     api = make_api(speed=20_000, automations=[{"name": "Ten minutes", "duration": 600}])
     api.trigger("Ten minutes")
     api.trigger("Ten minutes")  # queued for 5 emulated minutes after the first ends
-    time.sleep(0.12)  # 2400 emulated seconds
-    runs = api.emu.runs()
-    assert [r["status"] for r in runs] == ["Success", "Success"]
+
+    def both_done() -> list[dict[str, Any]] | None:  # 2400 emulated seconds: 0.12 s of real time
+        runs = api.emu.runs()
+        return runs if [r["status"] for r in runs] == ["Success", "Success"] else None
+
+    runs = wait_for("both ten-minute runs to succeed", both_done, timeout=10, interval=0.01)
     created = [r["created_at"] for r in runs]
     assert created[1] > created[0]
     report = api.reports()[1]
@@ -65,12 +72,14 @@ def test_speed_makes_long_runs_pass_quickly(make_api):
 
 
 def test_set_speed_and_advance(api):
-    start = api.emu.now()
-    time.sleep(0.02)
-    assert api.emu.now() == start  # speed 0 in these tests: frozen
     began = time.monotonic()
+    start = api.emu.now()
+    assert api.call("list-automations").status_code == 200  # a request's real time passes...
+    assert api.emu.now() == start and time.monotonic() > began  # ... and speed 0 (these tests') is frozen
     api.emu.set_speed(1000)
-    time.sleep(0.05)
+    began = time.monotonic()  # no earlier than the speed changed
+    start = api.emu.now()
+    wait_for("50 emulated seconds", lambda: api.emu.now() >= start + timedelta(seconds=50), timeout=10)
     elapsed = (api.emu.now() - start).total_seconds()
     real = time.monotonic() - began
     assert 50 <= elapsed <= real * 1000 + 0.01  # x1000 of the real time that passed, however long that was
@@ -85,6 +94,11 @@ def test_real_speed_one_by_default(make_api):
     api = make_api(speed=1)
     began = time.monotonic()
     a = api.emu.now()
-    time.sleep(0.05)
+    inner_start = time.monotonic()
+    wait_for("0.05 emulated seconds", lambda: api.emu.now() >= a + timedelta(seconds=0.05), timeout=10, interval=0.01)
+    inner_end = time.monotonic()
     b = api.emu.now()
-    assert 0.05 <= (b - a).total_seconds() <= time.monotonic() - began + 0.001
+    ended = time.monotonic()
+    # the emulated time between the two readings is the real time between them: at least the real
+    # time strictly inside them, at most the real time around them
+    assert inner_end - inner_start - 0.001 <= (b - a).total_seconds() <= ended - began + 0.001
