@@ -20,13 +20,14 @@ from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+from tests.scenarios import scenario
 
 NEW_ROWS = [["name", "email"], ["Ada", "ada@example.com"]]
 OLD_ROWS = [["name", "email"], ["Old", "old@example.com"]]
 
-SCENARIO = {
-    "api_key": "lifecycle-key",
-    "automations": [
+SCENARIO = scenario(
+    "lifecycle-key",
+    [
         {"name": "Export leads", "duration": 40, "output": {"google-sheet-data": NEW_ROWS}},
         {"name": "Scrape product prices", "duration": 20, "echo_input": True},
         {
@@ -37,11 +38,13 @@ SCENARIO = {
         },
         {"name": "Long crawl", "duration": 36000},
     ],
+    rate_limit_per_minute=100,  # the API's limit (the emulator's default)
+    concurrency=1,  # one slot: "Long crawl" queues whatever comes after it
     # the latest run of "Export leads" before the test: a Success with other rows
-    "history": [
+    history=[
         {"name": "Export leads", "status": "Success", "minutes_ago": 30, "output": {"google-sheet-data": OLD_ROWS}}
     ],
-}
+)
 
 
 class FakeTI:

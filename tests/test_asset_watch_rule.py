@@ -25,22 +25,22 @@ from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.results import RunReport
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 from airflow_provider_axiom.triggers.watch import AxiomRunFinishedTrigger
+from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime
 
 ROWS = [["sku", "price"], ["A-1", "9.99"]]
-SCENARIO: dict[str, Any] = {
-    "api_key": "watch-key-5f1e",
-    "speed": 0,
-    "rate_limit_per_minute": None,
-    "plan": {"concurrency": 200},
-    "automations": [
+SCENARIO = scenario(
+    "watch-key-5f1e",
+    [
         {"name": "Scrape product prices", "duration": 20, "output": {"prices": ROWS}},
         {"name": "Export leads", "duration": 30, "allow_cloud_concurrency": True},
         {"name": "Long crawl", "duration": 36000, "allow_cloud_concurrency": True},
     ],
+    speed=0,
+    concurrency=200,
     # finished before any watcher starts: never fired (no backfill)
-    "history": [{"name": "Scrape product prices", "status": "Success", "minutes_ago": 1}],
-}
+    history=[{"name": "Scrape product prices", "status": "Success", "minutes_ago": 1}],
+)
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 

@@ -16,19 +16,21 @@ import pytest
 from airflow_provider_axiom._run_ids import IMPOSSIBLE_RUN_ID
 from airflow_provider_axiom.contract_check import main
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests import scenarios
 
 KEY = "contract-key-7f3a"
 HISTORY = [{"name": "Export leads", "status": "Success", "minutes_ago": 300 - i} for i in range(150)]
 
 
-def scenario(**overrides: Any) -> dict[str, Any]:
-    return {
-        "api_key": KEY,
-        "speed": 1,
-        "automations": [{"name": "Export leads", "duration": 2, "output": {"leads": [["name"], ["Ada"]]}}],
-        "history": HISTORY,
-        **overrides,
-    }
+def scenario(**fields: Any) -> dict[str, Any]:
+    return scenarios.scenario(
+        KEY,
+        [{"name": "Export leads", "duration": 2, "output": {"leads": [["name"], ["Ada"]]}}],
+        rate_limit_per_minute=100,  # the API's limit (the emulator's default)
+        concurrency=1,
+        history=HISTORY,
+        **fields,
+    )
 
 
 def check(emulator: AxiomEmulator, monkeypatch: pytest.MonkeyPatch, capsys: Any, *args: str) -> tuple[int, str]:

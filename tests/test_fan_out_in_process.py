@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from airflow_provider_axiom._transport import Clock
+from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
 NAME = "Scrape product prices"
-SCENARIO = {
-    "api_key": "lifecycle-key",
-    "plan": {"concurrency": 10},
-    "automations": [{"name": NAME, "duration": 20, "echo_input": True, "allow_cloud_concurrency": True}],
-}
+SCENARIO = scenario(
+    "lifecycle-key",
+    [{"name": NAME, "duration": 20, "echo_input": True, "allow_cloud_concurrency": True}],
+    rate_limit_per_minute=100,  # the API's limit (the emulator's default)
+    concurrency=10,
+)
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 

@@ -16,15 +16,18 @@ from airflow_provider_axiom.exceptions import (
 )
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime
 
-SCENARIO = {
-    "api_key": "emu-key-123",
-    "automations": [
+SCENARIO = scenario(
+    "emu-key-123",
+    [
         {"name": "Scrape product prices", "duration": 30, "echo_input": True},
         {"name": "Export leads", "duration": 10, "output": {"google-sheet-data": [["name"], ["Ada"]]}},
     ],
-}
+    rate_limit_per_minute=100,  # the API's limit (the emulator's default)
+    concurrency=1,
+)
 
 
 def fast_hook(emulator: AxiomEmulator | None = None, **kwargs) -> AxiomHook:

@@ -22,6 +22,7 @@ from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests import scenarios
 from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
 NAME = "Scrape product prices"
@@ -34,17 +35,16 @@ class Killed(BaseException):
 
 
 def scenario(run_ids: str) -> dict[str, Any]:
-    return {
-        "api_key": "lifecycle-key",
-        "speed": 0,  # only the tasks' sleeps move the emulator: a loaded machine adds no time to its runs
-        "rate_limit_per_minute": None,
-        "plan": {"concurrency": 40},
-        "run_ids": run_ids,
-        "automations": [
+    return scenarios.scenario(
+        "lifecycle-key",
+        [
             {"name": NAME, "duration": 20, "echo_input": True, "allow_cloud_concurrency": True},
             {"name": "Long crawl", "duration": 36000},
         ],
-    }
+        speed=0,  # only the tasks' sleeps move the emulator: a loaded machine adds no time to its runs
+        concurrency=40,
+        run_ids=run_ids,
+    )
 
 
 def rows(task: int) -> list[list[str]]:

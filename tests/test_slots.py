@@ -23,20 +23,23 @@ from hypothesis import strategies as st
 from airflow_provider_axiom._completion.slots import Grant, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
+from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime, FakeTI, assert_worker_can_send, import_string, operator
 
 QUICK, OTHER = "Quick scrape", "Nightly export"
-SCENARIO = {
-    "api_key": "slots-key",
-    "plan": {"concurrency": 1, "queue_retry_seconds": 300},
-    "speed": 0,  # only the tasks' sleeps move the emulator: a loaded machine adds no time
-    "rate_limit_clock": "emulated",  # minutes of emulated waiting pass in milliseconds
-    "automations": [
+SCENARIO = scenario(
+    "slots-key",
+    [
         {"name": QUICK, "duration": 30, "echo_input": True},
         {"name": OTHER, "duration": 120},
         {"name": "Stuck", "duration": 36000},
     ],
-}
+    speed=0,  # only the tasks' sleeps move the emulator: a loaded machine adds no time
+    rate_limit_per_minute=100,  # the API's limit ...
+    rate_limit_clock="emulated",  # ... on the emulated clock: minutes of emulated waiting pass in milliseconds
+    concurrency=1,
+    plan={"queue_retry_seconds": 300},
+)
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 
 NOW = pendulum.datetime(2026, 12, 6, 12, 0, 0)

@@ -21,17 +21,16 @@ from airflow_provider_axiom._runs import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
+from tests.scenarios import scenario
 from tests.task_kit import NEW_ROWS, SCENARIO, EmulatedTime, FakeTaskStateStore, FakeTI, defer, operator
 
 pytestmark = pytest.mark.axiom_scenario(SCENARIO)
 
 
 def scale_scenario(n: int) -> dict[str, Any]:
-    return {
-        "api_key": "scale-key",
-        "rate_limit_per_minute": None,  # real-time limit; this test runs minutes of emulated time in seconds
-        "plan": {"concurrency": 1000, "queue_retry_seconds": 30},
-        "automations": [
+    return scenario(
+        "scale-key",
+        [
             {
                 "name": f"Job {i}",
                 "duration": 30 + (i * 37) % 270,
@@ -40,7 +39,11 @@ def scale_scenario(n: int) -> dict[str, Any]:
             }
             for i in range(n)
         ],
-    }
+        # no limit: it counts real time, and this test runs minutes of emulated time in seconds
+        rate_limit_per_minute=None,
+        concurrency=1000,
+        plan={"queue_retry_seconds": 30},
+    )
 
 
 def trigger_for(result: Any, emulated: EmulatedTime, deadline_minutes: float = 60) -> AxiomRunTrigger:

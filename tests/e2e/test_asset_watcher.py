@@ -26,20 +26,18 @@ import pytest
 from airflow_provider_axiom._compat import ASSET_STATE_STORE
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.e2e.airflow_kit import AIRFLOW_BIN, AirflowUnderTest, stop_processes, wait_for
+from tests.scenarios import scenario
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_axiom_asset_watcher.py"
 LOAD, ALERT = "example_axiom_load_scraped_prices", "example_axiom_scrape_failed_alert"
 NAME = "Scrape product prices"
-SCENARIO: dict[str, Any] = {
-    "api_key": "e2e-watch-key-77",
-    "speed": 1,
-    "rate_limit_per_minute": None,
-    "plan": {"concurrency": 5},
-    "automations": [{"name": NAME, "duration": 3, "output": {"prices": [["sku", "price"], ["A-1", "1.00"]]}}],
-    "history": [{"name": NAME, "status": "Success", "minutes_ago": 5}],  # before the watcher: never fired
-}
+SCENARIO = scenario(
+    "e2e-watch-key-77",
+    [{"name": NAME, "duration": 3, "output": {"prices": [["sku", "price"], ["A-1", "1.00"]]}}],
+    history=[{"name": NAME, "status": "Success", "minutes_ago": 5}],  # before the watcher: never fired
+)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ import pytest
 
 from airflow_provider_axiom._run_ids import IMPOSSIBLE_RUN_ID
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests import scenarios
 from tests.e2e.airflow_kit import AIRFLOW_BIN, AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_fanout_dags import (
     FANOUT,
@@ -40,19 +41,17 @@ pytestmark = pytest.mark.e2e
 
 
 def scenario(key: str, *, run_ids: str) -> dict[str, Any]:
-    return {
-        "api_key": key,
-        "speed": 1,
-        "rate_limit_per_minute": None,
-        "run_ids": run_ids,
-        "plan": {"concurrency": 60},
-        "automations": [
+    return scenarios.scenario(
+        key,
+        [
             {"name": "Fanout by id", "duration": 15, "echo_input": True, "allow_cloud_concurrency": True},
             {"name": "Fanout worker", "duration": 4, "echo_input": True, "allow_cloud_concurrency": True},
             {"name": "Fanout serial", "duration": 2, "echo_input": True},
             {"name": "Fanout concurrent", "duration": 15, "echo_input": True, "allow_cloud_concurrency": True},
         ],
-    }
+        concurrency=60,
+        run_ids=run_ids,
+    )
 
 
 #: Each process's share of the key; a run may appear in reports up to 2 s late (the emulator lists at once).

@@ -39,22 +39,17 @@ from tests.e2e.dags.e2e_axiom_burst_dags import (
     TIMEOUT_DAGS,
     TIMEOUT_RUN_SECONDS,
 )
+from tests.scenarios import burst_automations, scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
-SCENARIO: dict[str, Any] = {
-    "api_key": "faults-through-airflow-key",
-    "speed": 1,
-    "seed": 2026,
-    "rate_limit_per_minute": None,
-    "registration_delay": [0.3, 3],
-    "plan": {"concurrency": 99},
-    "automations": [
-        *({"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()),
-        *({"name": name, "duration": 3, "echo_input": True} for name, _ in RUNDATA_DOWN_DAGS.values()),
-        *({"name": name, "duration": TIMEOUT_RUN_SECONDS} for name, _ in TIMEOUT_DAGS.values()),
-    ],
-}
+SCENARIO = scenario(
+    "faults-through-airflow-key",
+    burst_automations(),
+    concurrency=99,
+    seed=2026,
+    registration_delay=[0.3, 3],
+)
 
 
 @pytest.fixture(scope="module")

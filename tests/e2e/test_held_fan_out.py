@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.airflow_kit import AirflowUnderTest, wait_for
 from tests.e2e.dags.e2e_axiom_slot_dags import SLOT_AUTOMATION, SLOT_COPIES, SLOT_DAG_ID, SLOT_TASK_ID, copy_input
+from tests.scenarios import scenario
 
 # Skipped: in CI a held copy failed on 3.3 (and on a loaded 3.0 some copies ended without rows); the cause
 # is not found, and issue 25 stays open until it is. Run it by hand: pytest tests/e2e/test_held_fan_out.py
@@ -26,13 +27,7 @@ pytestmark = [
 ]
 
 RUN_SECONDS = 5
-SCENARIO = {
-    "api_key": "slot-fanout-key",
-    "speed": 1,
-    "rate_limit_per_minute": None,
-    "plan": {"concurrency": 5},
-    "automations": [{"name": SLOT_AUTOMATION, "duration": RUN_SECONDS, "echo_input": True}],
-}
+SCENARIO = scenario("slot-fanout-key", [{"name": SLOT_AUTOMATION, "duration": RUN_SECONDS, "echo_input": True}])
 
 
 @pytest.fixture(scope="module")

@@ -16,21 +16,21 @@ import pytest
 
 from tests.e2e.airflow_kit import AirflowUnderTest, wait_for, wait_until_finished
 from tests.e2e.dags.e2e_axiom_ha_dags import DEFERRED, IN_WORKER
+from tests.scenarios import scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 DAG_ID = "e2e_axiom_shared_key"
 KEY = "e2e-shared-key"
-SCENARIO: dict[str, Any] = {
-    "api_key": KEY,
-    "speed": 1,
-    "rate_limit_per_minute": 100,
-    "plan": {"concurrency": 20},
-    "automations": [
+SCENARIO = scenario(
+    KEY,
+    [
         *({"name": f"HA job {i}", "duration": 75, "output": {"out": [[f"job {i}"]]}} for i in range(DEFERRED)),
         *({"name": f"HA worker job {i}", "duration": 20, "output": {"out": [["w"]]}} for i in range(IN_WORKER)),
     ],
-}
+    rate_limit_per_minute=100,  # the API's limit: the processes sharing the key must keep under it together
+    concurrency=20,
+)
 
 
 def most_calls_in_a_minute(requests: list[dict[str, Any]]) -> int:

@@ -42,6 +42,7 @@ from tests.e2e.dags.e2e_axiom_soak_dags import (
     soak_automation,
     soak_rows,
 )
+from tests.scenarios import scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
@@ -52,17 +53,9 @@ SOAK_LIMIT = 600.0  # seconds from triggering the soak DAG run to its end (about
 RUN_SECONDS = 3  # each soak automation's run
 PARALLELISM = 8  # task slots of the LocalExecutor (deferred tasks hold none; waiting tasks mostly sleep)
 
-SCENARIO: dict[str, Any] = {
-    "api_key": API_KEY,
-    "speed": 1,
-    "seed": SEED,
-    "rate_limit_per_minute": None,
-    "registration_delay": [0.3, 3],
-    # /trigger returns run ids that /run-data does not read (the name is required; an id beside it is
-    # ignored): the soak's tallies must be those of an API without run ids
-    "run_ids": "name_required",
-    "plan": {"concurrency": 99},
-    "automations": [
+SCENARIO = scenario(
+    API_KEY,
+    [
         *(
             # Cloud concurrency on: a duplicated run starts (and is counted) instead of queueing the
             # account's FIFO queue for five minutes.
@@ -85,7 +78,13 @@ SCENARIO: dict[str, Any] = {
             for i in range(SOAK_TIMEOUT_RUNS)
         ),
     ],
-}
+    concurrency=99,
+    seed=SEED,
+    registration_delay=[0.3, 3],
+    # /trigger returns run ids that /run-data does not read (the name is required; an id beside it is
+    # ignored): the soak's tallies must be those of an API without run ids
+    run_ids="name_required",
+)
 
 
 #: More 503s in a row than one hook call tries (the default ``max_retries`` = 5 gives six attempts).
