@@ -1,7 +1,8 @@
 """What the ``airflow dags test`` runs of the burst, output-down and timeout DAGs share.
 
 The DAGs are in ``tests/e2e/dags/e2e_axiom_burst_dags.py``; their tests are
-``tests/test_transient_bursts.py`` and ``tests/test_lasting_faults.py``.
+``tests/test_transient_bursts.py`` and ``tests/test_lasting_faults.py``, and through a real Airflow
+``tests/e2e/test_faults_through_airflow.py`` (which takes ``burst_automations`` only).
 """
 
 from __future__ import annotations
@@ -11,10 +12,26 @@ from typing import Any
 
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.dags_cli import REPO, dags_test
-from tests.e2e.dags.e2e_axiom_burst_dags import BURST_CONN_ID
-from tests.scenarios import burst_automations, scenario
+from tests.e2e.dags.e2e_axiom_burst_dags import (
+    BURST_CONN_ID,
+    BURST_DAGS,
+    RUNDATA_DOWN_DAGS,
+    TIMEOUT_DAGS,
+    TIMEOUT_RUN_SECONDS,
+)
+from tests.scenarios import scenario
 
 DAGS = REPO / "tests" / "e2e" / "dags"
+
+
+def burst_automations() -> list[dict[str, Any]]:
+    """The automations of the burst, output-down and timeout DAGs."""
+    return [
+        *({"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()),
+        *({"name": name, "duration": 3, "echo_input": True} for name, _ in RUNDATA_DOWN_DAGS.values()),
+        *({"name": name, "duration": TIMEOUT_RUN_SECONDS} for name, _ in TIMEOUT_DAGS.values()),
+    ]
+
 
 SCENARIO = scenario("burst-key", burst_automations())
 

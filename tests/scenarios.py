@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tests.e2e.dags.e2e_axiom_burst_dags import BURST_DAGS, RUNDATA_DOWN_DAGS, TIMEOUT_DAGS, TIMEOUT_RUN_SECONDS
-
 
 def scenario(
     api_key: str,
@@ -35,12 +33,3 @@ def scenario(
         "automations": [dict(automation) for automation in automations],
         **fields,
     }
-
-
-def burst_automations() -> list[dict[str, Any]]:
-    """The automations of the burst, output-down and timeout DAGs (``tests/e2e/dags/e2e_axiom_burst_dags.py``)."""
-    return [
-        *({"name": name, "duration": 3, "echo_input": True} for name, _ in BURST_DAGS.values()),
-        *({"name": name, "duration": 3, "echo_input": True} for name, _ in RUNDATA_DOWN_DAGS.values()),
-        *({"name": name, "duration": TIMEOUT_RUN_SECONDS} for name, _ in TIMEOUT_DAGS.values()),
-    ]

@@ -25,6 +25,7 @@ import pytest
 
 from airflow_provider_axiom._compat import TASK_STATE_STORE
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.burst_kit import burst_automations
 from tests.e2e.airflow_kit import AirflowUnderTest, wait_until_finished
 from tests.e2e.dags.e2e_axiom_burst_dags import (
     BURST_CONN_ID,
@@ -39,7 +40,7 @@ from tests.e2e.dags.e2e_axiom_burst_dags import (
     TIMEOUT_DAGS,
     TIMEOUT_RUN_SECONDS,
 )
-from tests.scenarios import burst_automations, scenario
+from tests.scenarios import scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
