@@ -25,6 +25,7 @@ from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.results import RunReport
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 from airflow_provider_axiom.triggers.watch import AxiomRunFinishedTrigger
+from tests.polling import wait_for_async
 from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime
 
@@ -465,10 +466,7 @@ def test_the_start_is_the_apis_clock_not_the_hosts(axiom_emulator, speed, host_c
 
     async def main() -> list[dict[str, Any]]:
         async def until(condition: Callable[[], bool], what: str) -> None:
-            deadline = asyncio.get_running_loop().time() + 60
-            while not condition():
-                assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-                await asyncio.sleep(0.05)
+            await wait_for_async(what, condition, timeout=60, interval=0.05)
 
         before = [emu.start_run(name, duration=duration) for _ in range(3)]
         await until(lambda: all(r["status"] == "Success" for r in emu.runs(name) if not r["history"]), "old runs")
