@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_axiom.testing.emulator import DEFAULT_SCENARIO, AxiomEmulator
+from tests import scenarios
 
 START = "2025-04-10T15:14:51Z"
 KEY = "test-key"
@@ -20,9 +21,17 @@ REPORT_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000Z$")
 
 
 def scenario(**overrides: Any) -> dict[str, Any]:
-    """The default scenario on a frozen clock (speed 0) starting at START, with overrides."""
-    data = copy.deepcopy(DEFAULT_SCENARIO)
-    data.update(speed=0, start_time=START)
+    """The emulator's default scenario (``DEFAULT_SCENARIO``: its key, automations and plan) on a frozen
+    clock (speed 0) starting at START, with the API's rate limit; ``overrides`` replace whole fields."""
+    default = copy.deepcopy(DEFAULT_SCENARIO)
+    data = scenarios.scenario(
+        default["api_key"],
+        default["automations"],
+        speed=0,
+        rate_limit_per_minute=100,  # the API's limit (the emulator's default)
+        plan=default["plan"],
+        start_time=START,
+    )
     data.update(overrides)
     return data
 
