@@ -10,7 +10,7 @@ from typing import Any
 from airflow_provider_axiom._compat import BaseEventTrigger, TriggerEvent
 from airflow_provider_axiom._completion.poller import poller_for
 from airflow_provider_axiom._completion.watch import RunWatch, state_key
-from airflow_provider_axiom._run_state import OUTCOMES
+from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 __all__ = ["AxiomRunFinishedTrigger"]
@@ -42,7 +42,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
         self,
         *,
         automation_name: str | Sequence[str],
-        outcomes: str | Sequence[str] = ("success",),
+        outcomes: str | Sequence[str] = (RunState.SUCCESS.value,),
         axiom_conn_id: str = AxiomHook.default_conn_name,
         poll_interval: float = 5.0,
         read_output: bool = False,
@@ -55,7 +55,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
         wanted = [str(o).strip().lower() for o in wanted]
         known = [state.value for state in OUTCOMES]
         if not wanted or not set(wanted) <= set(known):
-            raise ValueError(f"outcomes must be 'success', 'failure' or both, got {outcomes!r}")
+            raise ValueError(f"outcomes must be {', '.join(repr(o) for o in known)} or both, got {outcomes!r}")
         self.automation_names = names
         self.outcomes = [o for o in known if o in wanted]
         self.axiom_conn_id = axiom_conn_id
