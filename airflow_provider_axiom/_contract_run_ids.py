@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_provider_axiom._protocol import ApiRequest, run_data_request, run_state, stop_request
 from airflow_provider_axiom._run_ids import IMPOSSIBLE_RUN_ID, Endpoint, Reading, verdict_of
+from airflow_provider_axiom._run_state import RunState
 
 #: Sends one request: (HTTP status, parsed JSON or None).
 Post = Callable[[ApiRequest], tuple[int, Any]]
@@ -48,7 +49,7 @@ def _proof(post: Post, request: ApiRequest, endpoint: Endpoint, shape: str) -> t
     return reading, check
 
 
-def run_id_checks(post: Post, name: str, run_id: str, state: str | None) -> list[Check]:
+def run_id_checks(post: Post, name: str, run_id: str, state: RunState | None) -> list[Check]:
     """The by-id requests, tried on the test run ``run_id`` of ``name`` that ended in ``state`` (None: not ended)."""
     checks: list[Check] = []
     reading, check = _proof(post, run_data_request(name, IMPOSSIBLE_RUN_ID), "run-data", "/run-data {name, run_id}")
@@ -59,7 +60,7 @@ def run_id_checks(post: Post, name: str, run_id: str, state: str | None) -> list
         checks.append(
             (
                 "/run-data {name, run_id} of the test run answers for that run (the package relies on it)",
-                f"HTTP {status}, status {answered or _answer(status, body)[1][:120]!r}",
+                f"HTTP {status}, status {answered.value if answered else _answer(status, body)[1][:120]!r}",
                 answered == state,
                 True,
             )

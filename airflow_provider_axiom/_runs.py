@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._protocol import iso, run_state, to_datetime
+from airflow_provider_axiom._protocol import iso, run_state, says_finished, to_datetime
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom.results import RunData, RunReport, TriggerResult
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ DEFAULT_LATE = timedelta(seconds=10)
 #: How long an automation must be idle before a queued trigger's run is surely among those seen:
 #: the docs say a queued run is retried every five minutes and starts within ten.
 DEFAULT_QUEUE_IDLE = timedelta(minutes=10)
-#: The terminal run states: the one place that says "is it over".
-TERMINAL: frozenset[str] = frozenset({"success", "failure"})
 
 #: Same-name triggers from one process leave this far apart: their runs' windows (a round trip of up to
 #: a second, widened by the resolution and the tolerance on both sides) then never overlap.
@@ -64,16 +63,10 @@ MAX_REPORT_WINDOW = 2500
 
 RefKind = Literal["trigger", "queued", "first_since"]
 _KINDS: dict[str, RefKind] = {"trigger": "trigger", "queued": "queued", "first_since": "first_since"}
-WatchState = Literal["waiting", "running", "success", "failure", "conflict", "unknown"]
 #: Why a result has no rows: a newer run of the name hides this one's, the run could not be told
 #: apart from others, the run failed, the rows were not asked for, or (an asset watcher's event
 #: only; a task fails instead) the API's errors kept them from being read.
 DataUnavailable = Literal["superseded", "ambiguous_run", "not_requested", "run_failed", "unreadable"]
-
-
-def is_over(state: str | None) -> bool:
-    """Whether a run in ``state`` has ended (``success`` or ``failure``)."""
-    return state in TERMINAL
 
 
 @dataclass(frozen=True)
@@ -203,22 +196,17 @@ class RunObservation:
     """One look at a task's run.
 
     ``state`` is the run's state once it is certain (``report`` is then its report), or, when the
-    task's run could be any of ``candidates``: ``running`` while one of them runs, their common
-    outcome once all ended alike, or ``conflict`` when they ended differently. ``waiting``: not
-    seen yet, or not yet certain.
+    task's run could be any of ``candidates``: ``RUNNING`` while one of them runs, their common
+    outcome once all ended alike, or ``CONFLICT`` when they ended differently. ``WAITING``: not
+    seen yet, or not yet certain. The wait is done when ``state.ends_wait``.
     """
 
-    state: WatchState
+    state: RunState
     report: RunReport | None = None
     is_newest: bool = False
     raw_status: str | None = None
     candidates: tuple[RunReport, ...] = ()
     by_id: bool = False  # read by a run id the API has shown it reads
-
-    @property
-    def terminal(self) -> bool:
-        """Whether the wait is over (an ended run, candidates that all ended, or a status to report)."""
-        return is_over(self.state) or self.state in ("conflict", "unknown")
 
     @property
     def certain(self) -> bool:
@@ -271,9 +259,9 @@ def _closed(ref: RunRef, mine: Sequence[RunReport], candidates: Sequence[int], *
         first = min(mine[i].created_at for i in candidates)
         return now >= first + RESOLUTION + rules.late
     # queued: the automation has been idle long enough for every queued run of it to have started
-    if not candidates or not all(is_over(run_state(mine[i].status)) for i in candidates):
+    if not candidates or not all(run_state(mine[i].status).over for i in candidates):
         return False
-    if any(not is_over(run_state(r.status)) for r in mine):
+    if any(not run_state(r.status).over for r in mine):
         return False
     last = max((r.updated_at or r.created_at) for r in mine)
     return now >= last + rules.queue_idle
@@ -405,11 +393,11 @@ def _observe(
         log.debug(
             "axiom.ai: the run of %r created at %s is not among the reports read", ref.automation_name, ref.created_at
         )
-        return ref, RunObservation("waiting", raw_status="not in run reports")
+        return ref, RunObservation(RunState.WAITING, raw_status="not in run reports")
     if not closed or not possible:
         # not final yet: say whether something of ours may be running, but decide nothing
-        running = any(not is_over(run_state(mine[i].status)) for i in cands)
-        return ref, RunObservation("running" if running and len(cands) == 1 else "waiting")
+        running = any(not run_state(mine[i].status).over for i in cands)
+        return ref, RunObservation(RunState.RUNNING if running and len(cands) == 1 else RunState.WAITING)
     if len(possible) == 1:
         found = mine[possible[0]]
         ref = replace(ref, created_at=found.created_at)
@@ -417,9 +405,9 @@ def _observe(
         return ref, RunObservation(run_state(found.status), found, is_newest=newest, raw_status=found.status)
     runs = tuple(sorted((mine[i] for i in possible), key=lambda r: r.created_at))
     states = {run_state(r.status) for r in runs}
-    if not all(is_over(s) for s in states):
-        return ref, RunObservation("running", candidates=runs, raw_status="ambiguous")
-    state: WatchState = states.pop() if len(states) == 1 else "conflict"
+    if not all(s.over for s in states):
+        return ref, RunObservation(RunState.RUNNING, candidates=runs, raw_status="ambiguous")
+    state = states.pop() if len(states) == 1 else RunState.CONFLICT
     return ref, RunObservation(state, candidates=runs, raw_status="ambiguous")
 
 
@@ -446,7 +434,7 @@ def deep_observation(ref: RunRef, run: RunData, *, listed: bool) -> RunObservati
     if ref.run_id is None and (listed or ref.created_at is None):
         return None
     state = run_state(run.status)
-    if not is_over(state):
+    if not state.over:
         return None
     by_id = ref.run_id is not None
     return RunObservation(state, None, is_newest=not by_id, raw_status=run.status, by_id=by_id)
@@ -463,10 +451,10 @@ def rows_unavailable(ref: RunRef, obs: RunObservation) -> DataUnavailable | None
     return None
 
 
-def same_outcome(run: RunData, state: str) -> bool:
+def same_outcome(run: RunData, state: RunState) -> bool:
     """Whether ``/run-data``'s answer can describe a run that ended in ``state`` (it answers for the latest run)."""
-    if run.status.strip().lower() == "finished":
-        return is_over(state)  # an older surface answers "Finished" for both outcomes
+    if says_finished(run.status):
+        return state.over  # an older surface answers "Finished" for both outcomes
     return run_state(run.status) == state
 
 

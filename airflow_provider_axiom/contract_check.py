@@ -30,6 +30,7 @@ import httpx
 from airflow_provider_axiom._connection import DEFAULT_BASE_URL, AxiomSettings, build_base_url
 from airflow_provider_axiom._contract_run_ids import run_id_checks
 from airflow_provider_axiom._protocol import (
+    DOCUMENTED_STATUSES,
     ApiRequest,
     list_automations_request,
     parse_run_data,
@@ -43,10 +44,9 @@ from airflow_provider_axiom._protocol import (
 )
 from airflow_provider_axiom._protocol.requests import VIEWER_LINK_KEY
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._transport import client_options
 
-#: The statuses the docs give; any case is understood, other words are not.
-DOCUMENTED_STATUSES = ("Running", "Success", "Failure")
 COUNTS = (5, 100, 2500)
 #: How soon a started run must be listed: at once (a couple of seconds) is the docs' reading;
 #: up to the lost-trigger check window (10 s by default) the package copes.
@@ -102,7 +102,7 @@ def _ok(api: Api, request: ApiRequest) -> Any:
 
 def _statuses(values: Sequence[str]) -> Finding:
     seen = sorted(set(values))
-    unknown = [s for s in seen if run_state(s) == "unknown"]
+    unknown = [s for s in seen if run_state(s) is RunState.UNKNOWN]
     exact = all(s in DOCUMENTED_STATUSES for s in seen)
     return Finding(
         "run statuses are Running, Success or Failure (capitalised); the package reads any case",
@@ -260,7 +260,7 @@ def trigger_cycle(
             Finding(
                 "/run-data of a name whose run is queued answers status Running",
                 f"HTTP {status}, status {data.get('status') if isinstance(data, dict) else data!r}",
-                matches=isinstance(data, dict) and run_state(str(data.get("status"))) == "running",
+                matches=isinstance(data, dict) and run_state(str(data.get("status"))) is RunState.RUNNING,
             )
         )
     listed_after: float | None = None
@@ -272,7 +272,7 @@ def trigger_cycle(
             report = mine[-1]
             if listed_after is None:
                 listed_after = clock() - started
-            if run_state(str(report.get("status"))) in ("success", "failure"):
+            if run_state(str(report.get("status"))).over:
                 break
         sleep(1.0 if listed_after is None and clock() - started < window + 5 else 3.0)  # within the budget
     if not queued:
@@ -285,19 +285,19 @@ def trigger_cycle(
                 breaking=listed_after is None or listed_after > window,
             )
         )
-    if report is not None and run_state(str(report.get("status"))) in ("success", "failure"):
+    if report is not None and run_state(str(report.get("status"))).over:
         findings.append(_statuses([str(report.get("status"))]))
         status, data = api.post(run_data_request(name))
         try:
             parsed = parse_run_data(data)
             answered, ok = (
                 f"status {parsed.status!r}, tables {sorted(parsed.data)}",
-                run_state(parsed.status) != "unknown",
+                run_state(parsed.status) is not RunState.UNKNOWN,
             )
         except Exception as err:
             answered, ok = api.redact(str(err))[:200], False
         findings.append(Finding("/run-data of a finished run answers its status and output rows", answered, ok))
-        ended: str | None = run_state(str(report.get("status")))
+        ended: RunState | None = run_state(str(report.get("status")))
     else:
         ended = None
         findings.append(

@@ -8,12 +8,11 @@ from typing import Any, Literal
 
 from pendulum import DateTime
 
+from airflow_provider_axiom._run_state import RunState  # public here: a run's state as the provider reads it
+
 __all__ = ["RemainingRuntime", "RunData", "RunReport", "RunState", "StopResult", "TriggerResult"]
 
 Rows = list[list[str]]
-
-#: A run's state as the provider reads it (``Running``/``Success``/``Failure`` and their variants).
-RunState = Literal["running", "success", "failure", "unknown"]
 
 
 class _Result:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import (
     DEFAULT_TOLERANCE,
     MAX_REPORT_WINDOW,
@@ -22,7 +23,6 @@ from airflow_provider_axiom._runs import (
     Rules,
     RunObservation,
     RunRef,
-    is_over,
     match,
     narrower,
     reaches,
@@ -119,14 +119,14 @@ def test_ambiguous_runs_that_ended_differently_are_a_conflict_not_a_guess():
     runs = [Run("mine", 0.2, 30, "Success"), Run("theirs", 0.5, 40, "Failure")]
     refs = [RunRef.from_trigger(trigger(0)), RunRef.from_trigger(trigger(0.3))]
     for _, obs in look(refs, runs, now=100):
-        assert obs.state == "conflict" and obs.terminal and obs.report is None
+        assert obs.state == "conflict" and obs.state.ends_wait and obs.report is None
 
 
 def test_an_ambiguous_waiter_waits_until_every_candidate_ended():
     runs = [Run("a", 0.1, 20), Run("b", 0.4, 90)]
     refs = [RunRef.from_trigger(trigger(0)), RunRef.from_trigger(trigger(0.3))]
     for now in (25, 60, 89):
-        assert all(obs.state == "running" and not obs.terminal for _, obs in look(refs, runs, now=now))
+        assert all(obs.state == "running" and not obs.state.ends_wait for _, obs in look(refs, runs, now=now))
     assert all(obs.state == "success" for _, obs in look(refs, runs, now=91))
 
 
@@ -134,7 +134,7 @@ def test_runs_listed_out_of_order_and_late_are_still_matched():
     runs = [Run("r0", 0.1, 50, listed_after=8), Run("r1", 7.1, 50, listed_after=0.5), Run("r2", 14.1, 50)]
     refs = [RunRef.from_trigger(trigger(s)) for s in (0, 7, 14)]
     # at 5 s nothing is final: r0 is not even listed yet, and the windows may still receive late runs
-    assert all(not obs.terminal and ref.created_at is None for ref, obs in look(refs, runs, now=5))
+    assert all(not obs.state.ends_wait and ref.created_at is None for ref, obs in look(refs, runs, now=5))
     assert [own(obs) for _, obs in look(refs, runs, now=60)] == ["r0", "r1", "r2"]
 
 
@@ -210,7 +210,7 @@ def test_queued_triggers_wait_until_the_automation_is_idle_then_match_in_order()
     # B ended but C's run has not started: a queued waiter cannot be sure which run is its own yet
     seen = look(refs, runs, now=450)
     assert own(seen[0][1]) == "A"
-    assert not seen[1][1].terminal and not seen[2][1].terminal
+    assert not seen[1][1].state.ends_wait and not seen[2][1].state.ends_wait
     # everything ended and the automation stayed idle for the queue window: the queued ones are ambiguous
     # (the API does not say which queued trigger started which run), never another's, and all succeeded
     seen = look(refs, runs, now=700 + 601)
@@ -221,7 +221,7 @@ def test_queued_triggers_wait_until_the_automation_is_idle_then_match_in_order()
 def test_a_single_queued_trigger_gets_its_run_once_the_automation_is_idle():
     runs = [Run("previous", -50, 120), Run("mine", 300, 360)]
     [(_, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=370)
-    assert not obs.terminal  # ended, but another queued run of it could still start
+    assert not obs.state.ends_wait  # ended, but another queued run of it could still start
     [(_, obs)] = look([RunRef.from_trigger(trigger(0, queued=True))], runs, now=360 + 601)
     assert own(obs) == "mine" and obs.state == "success"
 
@@ -238,7 +238,7 @@ def test_with_more_newer_runs_than_the_window_holds_nothing_is_pinned():
     ref = RunRef.from_trigger(trigger(0))
     oldest = min(r.created_at for r in newer)
     [(pinned, obs)] = match([ref], newer, now=at(200), oldest=oldest, full=True)
-    assert not reaches(oldest, True, ref.not_before) and pinned.created_at is None and not obs.terminal
+    assert not reaches(oldest, True, ref.not_before) and pinned.created_at is None and not obs.state.ends_wait
 
 
 def test_window_sizes():
@@ -309,10 +309,11 @@ def test_no_waiter_ever_reports_another_run_nor_ends_before_its_own(case):
                     assert obs.report.description == mine.ident, "another run reported as this task's"
                 if obs.candidates:
                     assert mine.ident in {c.description for c in obs.candidates}
-                if obs.terminal:
+                assert isinstance(obs.state, RunState)
+                if obs.state.ends_wait:
                     assert now >= mine.end, "the waiter ended before its own run did"
-                    if obs.state in ("success", "failure"):
-                        assert is_over(obs.state) and obs.state == mine.outcome.lower()
+                    if obs.state.over:
+                        assert obs.state == mine.outcome.lower()
 
 
 def test_default_tolerance_and_spacing_keep_one_process_s_windows_apart():

@@ -27,6 +27,7 @@ from airflow_provider_axiom._completion.events import (
     defer_timeout,
     failure_error,
     run_summary,
+    settles_run,
     stale_event,
     timeout_error,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "outcome_event",
     "poller_for",
     "run_summary",
+    "settles_run",
     "stale_event",
     "stop_remote_run",
     "timeout_error",

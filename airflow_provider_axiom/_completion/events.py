@@ -6,11 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_axiom._protocol import iso
+from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
 
-#: The event statuses the trigger yields; ``execute_complete`` fails closed on anything else.
-EVENT_STATUSES = ("success", "failure", "timeout", "error")
+#: An event's status when the run outlived the task's deadline, and when the wait failed (or cannot tell).
+TIMEOUT, ERROR = "timeout", "error"
+#: The event statuses the trigger yields: a run's outcome (its ``RunState`` value), or a timeout or an
+#: error; ``execute_complete`` fails closed on anything else.
+EVENT_STATUSES: tuple[str, ...] = (*(state.value for state in OUTCOMES), TIMEOUT, ERROR)
 #: How long a deferral may outlive the trigger's own deadline before Airflow gives up on it.
 DEFER_BACKSTOP = timedelta(minutes=10)
 
@@ -30,7 +34,7 @@ def run_summary(
     ambiguous = not obs.certain and bool(obs.candidates)
     status = report.status if report else obs.raw_status
     if ambiguous:
-        status = obs.candidates[0].status if obs.state in ("success", "failure") else obs.raw_status
+        status = obs.candidates[0].status if obs.state.over else obs.raw_status
     return {
         "automation_name": ref.automation_name,
         "status": status,
@@ -46,7 +50,7 @@ def run_summary(
             for r in obs.candidates
         ],
         "data": data,
-        "data_unavailable": unavailable if data is None and obs.state == "success" else None,
+        "data_unavailable": unavailable if data is None and obs.state.succeeded else None,
     }
 
 
@@ -92,6 +96,12 @@ def event(ref: RunRef, status: str, message: str, **extra: Any) -> dict[str, Any
     }
 
 
+def settles_run(event: Any) -> bool:
+    """Whether ``event`` leaves nothing of its run to come back to: the run ended, or it timed out (and
+    was asked to stop). An ``error`` event may leave the run running, or its rows unread."""
+    return isinstance(event, dict) and event.get("status") in (*OUTCOMES, TIMEOUT)
+
+
 def stale_event(context: Any, event: Any) -> bool:
     """Whether ``event`` belongs to an earlier try of the task.
 
@@ -119,11 +129,11 @@ def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
     status = event["status"]
     name = event.get("automation_name") or "?"
     summary = event.get("summary") or {}
-    if status == "success":
+    if status == RunState.SUCCESS:
         return dict(summary)
-    if status == "failure":
+    if status == RunState.FAILURE:
         raise failure_error({"automation_name": name, "viewer_url": event.get("viewer_url"), **summary})
-    if status == "timeout":
+    if status == TIMEOUT:
         stopped = bool(stop(event)) if stop else False
         raise timeout_error(str(event.get("message")), stopped)
     cls = getattr(exceptions, str(event.get("error_class")), None)

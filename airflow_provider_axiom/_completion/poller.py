@@ -21,6 +21,7 @@ from pendulum import DateTime
 from airflow_provider_axiom import _metrics, _run_ids
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import (
     MAX_REPORT_WINDOW,
     REPORT_WINDOW,
@@ -29,7 +30,6 @@ from airflow_provider_axiom._runs import (
     RunObservation,
     RunRef,
     deep_observation,
-    is_over,
     match,
     narrower,
     needs_deep_look,
@@ -347,7 +347,7 @@ class KeyPoller:
                 deep.append(waiter)  # its run may lie beyond the reports read: widen
             elif judged.run_id is not None:
                 self._watch_by_id(waiter, reports)
-            elif obs.terminal:
+            elif obs.state.ends_wait:
                 self._ended(waiter, obs)
         if (deep or listener_deep) and self.window < MAX_REPORT_WINDOW:
             self.window = wider(self.window)
@@ -400,7 +400,7 @@ class KeyPoller:
             for r in reports
             if r.task_name == waiter.ref.automation_name
             and waiter.ref.contains(r.created_at)
-            and is_over(run_state(r.status))
+            and run_state(r.status).over
         )
         if ended > waiter.ended_seen:
             waiter.ended_seen = ended
@@ -408,8 +408,8 @@ class KeyPoller:
 
     def _ended(self, waiter: Waiter, obs: RunObservation) -> None:
         """A run (or every candidate run) ended: read its rows, or finish."""
-        if obs.state != "success":
-            waiter.finish(obs, unavailable="run_failed" if obs.state == "failure" else None)
+        if not obs.state.succeeded:
+            waiter.finish(obs, unavailable="run_failed" if obs.state is RunState.FAILURE else None)
             return
         why = rows_unavailable(self._judged(waiter), obs) if waiter.fetch_output else "not_requested"
         if why is not None:
@@ -461,8 +461,8 @@ class KeyPoller:
                 waiter.phase = "watching"
                 return
             waiter.obs = obs
-            if obs.state != "success" or not waiter.fetch_output:
-                waiter.finish(obs, unavailable="not_requested" if obs.state == "success" else "run_failed")
+            if not obs.state.succeeded or not waiter.fetch_output:
+                waiter.finish(obs, unavailable="not_requested" if obs.state.succeeded else "run_failed")
                 return
         assert waiter.obs is not None
         rows = output_of(ref, waiter.obs, run)
@@ -474,13 +474,13 @@ class KeyPoller:
 
     def _read_by_id(self, waiter: Waiter, run: Any) -> None:
         state = run_state(run.status)
-        if not is_over(state):
+        if not state.over:
             waiter.phase = "watching"
             return
         seen = waiter.obs
         report = seen.report if seen is not None and seen.report is not None and seen.state == state else None
         obs = RunObservation(state, report, is_newest=True, raw_status=run.status, by_id=True)
-        if state != "success":
+        if not state.succeeded:
             waiter.finish(obs, unavailable="run_failed")
         elif waiter.fetch_output:
             waiter.finish(obs, rows=run.data)

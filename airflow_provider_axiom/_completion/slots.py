@@ -39,6 +39,7 @@ from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.poller import poller_for
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import REPORT_WINDOW
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RunReport
@@ -90,7 +91,7 @@ class Grant:
 
 
 def _running(reports: Sequence[RunReport]) -> list[RunReport]:
-    return [r for r in reports if run_state(r.status) == "running"]
+    return [r for r in reports if run_state(r.status) is RunState.RUNNING]
 
 
 def hold_for(

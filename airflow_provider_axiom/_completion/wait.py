@@ -17,6 +17,7 @@ from pendulum import DateTime
 from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.events import event, run_summary
 from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomError
 
@@ -51,7 +52,7 @@ async def wait_for_run(
     poller.add(waiter)
     try:
         if not await _wait_until(hook.clock, waiter.done, deadline) or waiter.timed_out:
-            summary = run_summary(waiter.ref, RunObservation("waiting"), data=None)
+            summary = run_summary(waiter.ref, RunObservation(RunState.WAITING), data=None)
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
             return event(waiter.ref, "timeout", message, summary=summary)
     finally:
@@ -94,16 +95,18 @@ def outcome_event(
         )
     assert obs is not None
     summary = run_summary(ref, obs, data=rows, unavailable=unavailable)
-    if obs.state == "unknown":
+    if obs.state is RunState.UNKNOWN:
         message = f"the run of {ref.automation_name!r} reports an unknown status {obs.raw_status!r}"
         return event(ref, "error", message, error_class="AxiomApiError", summary=summary)
-    if obs.state == "conflict":
+    if obs.state is RunState.CONFLICT:
         message = (
             f"this task's run of {ref.automation_name!r} is one of {len(obs.candidates)} runs started within the "
             "same seconds, which ended differently, so whether it succeeded cannot be told"
         )
         return event(ref, "error", message, error_class="AxiomRunAmbiguousError", summary=summary)
-    return event(ref, obs.state, f"the run of {ref.automation_name!r} ended: {summary['status']}", summary=summary)
+    return event(
+        ref, obs.state.value, f"the run of {ref.automation_name!r} ended: {summary['status']}", summary=summary
+    )
 
 
 async def _wait_until(clock: Clock, done: asyncio.Event, deadline: DateTime) -> bool:
@@ -127,10 +130,6 @@ class Look:
     rows: dict[str, Any] | None = None
     unavailable: DataUnavailable | None = None
 
-    @property
-    def over(self) -> bool:
-        return self.obs.terminal
-
 
 async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> Look:
     """One look at a run, as the poller would take it, from scratch: widening the window as needed,
@@ -147,9 +146,9 @@ async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> L
             raise waiter.error
         if waiter.phase != "confirming" and poller.window == window:
             break
-    obs = waiter.obs or RunObservation("waiting")
+    obs = waiter.obs or RunObservation(RunState.WAITING)
     if waiter.phase == "confirming":  # could not confirm within the look: say nothing yet
-        obs = RunObservation("running", raw_status=obs.raw_status)
+        obs = RunObservation(RunState.RUNNING, raw_status=obs.raw_status)
     return Look(waiter.ref, obs, waiter.rows, waiter.unavailable)
 
 

@@ -41,6 +41,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW
 from airflow_provider_axiom._protocol import closest_names, iso, parse_timestamp, run_state
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import DataUnavailable, newest_of_name, same_outcome
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 from airflow_provider_axiom.results import RunReport
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("success", "failure")
 #: How far the watermark trails a complete read: a run that ends after the read shows a later
 #: ``updated_at`` than this, whatever the read's latency and the API's whole-second timestamps.
 WATERMARK_LAG = timedelta(seconds=60)
@@ -94,7 +94,10 @@ class WatchState:
         now: DateTime,
         complete: bool,
     ) -> list[RunReport]:
-        """The finished runs to fire for one read (oldest end first); records them as fired. Pure but for ``self``."""
+        """The finished runs to fire for one read (oldest end first); records them as fired. Pure but for ``self``.
+
+        ``outcomes``: the ``RunState`` values that fire (``"success"``, ``"failure"``).
+        """
         names, outcomes = set(names), set(outcomes)
         fire: list[RunReport] = []
         seen: set[str] = set()
@@ -104,7 +107,7 @@ class WatchState:
             key = run_key(report.task_name, report.created_at)
             seen.add(key)
             state = run_state(report.status)
-            if state not in OUTCOMES:
+            if not state.over:
                 self.open.setdefault(key, iso(report.created_at) or "")
                 continue
             self.open.pop(key, None)
@@ -152,7 +155,7 @@ def payload(
     body: dict[str, Any] = {
         "run_key": run_key(report.task_name, report.created_at),
         "automation_name": report.task_name,
-        "status": run_state(report.status),
+        "status": run_state(report.status).value,
         "outcome": report.status,
         "started_at": iso(report.created_at),
         "finished_at": iso(ended_at(report)),
@@ -293,7 +296,7 @@ class RunWatch:
         """The payload for a run; with ``read``, its output rows when they are provably its own."""
         if not read:
             return payload(report)
-        if run_state(report.status) != "success":
+        if not run_state(report.status).succeeded:
             return payload(report, None, with_data=True, unavailable="run_failed")
         self._reading = report.created_at
         try:
@@ -327,7 +330,7 @@ class RunWatch:
                     return None, "unreadable"
                 await self._delivered.wait()
                 continue
-            if not same_outcome(run, "success"):
+            if not same_outcome(run, RunState.SUCCESS):
                 return None, "superseded"  # /run-data already describes a newer run
             answered = self.clock.monotonic()
             for _ in range(READ_TICKS):

@@ -31,6 +31,7 @@ from airflow_provider_axiom._protocol.requests import (
     viewer_password,
 )
 from airflow_provider_axiom._protocol.responses import (
+    DOCUMENTED_STATUSES,
     NOT_JSON,
     closest_names,
     parse_automation_names,
@@ -41,10 +42,12 @@ from airflow_provider_axiom._protocol.responses import (
     parse_stop,
     parse_trigger,
     run_state,
+    says_finished,
 )
 from airflow_provider_axiom._protocol.time import iso, parse_http_date, parse_timestamp, to_datetime, utcnow
 
 __all__ = [
+    "DOCUMENTED_STATUSES",
     "NOT_JSON",
     "VIEWER_LINK_KEY",
     "ApiRequest",
@@ -73,6 +76,7 @@ __all__ = [
     "run_reports_request",
     "run_state",
     "safe_to_resend",
+    "says_finished",
     "stop_request",
     "to_datetime",
     "trigger_request",

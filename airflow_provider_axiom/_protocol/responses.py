@@ -1,4 +1,4 @@
-"""Responses: parse what the API answered into result types, pure. Also run states."""
+"""Responses: parse what the API answered into result types, pure. Also the API's run status words."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pendulum import DateTime
 
 from airflow_provider_axiom._protocol.requests import VIEWER_LINK_KEY
 from airflow_provider_axiom._protocol.time import parse_timestamp
+from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomBadResponseError
 from airflow_provider_axiom.results import (
     RemainingRuntime,
     RunData,
     RunReport,
-    RunState,
     StopResult,
     TriggerResult,
 )
@@ -144,31 +144,46 @@ def parse_stop(body: Any, pid: str) -> StopResult:
 
 # --------------------------------------------------------------------------- run states
 
+#: The run statuses the docs give (``/run-reports`` and ``/run-data``), spelt as they give them.
+DOCUMENTED_STATUSES = ("Running", "Success", "Failure")
 
+#: The API's words for a run's state (any case), the only place they are read.
 _STATES: dict[str, RunState] = {
-    "running": "running",
-    "queued": "running",
-    "pending": "running",
-    "in progress": "running",
-    "success": "success",
-    "succeeded": "success",
-    "completed": "success",
-    "warning": "success",  # "Continue on error" runs finish as success with warnings
-    "failure": "failure",
-    "failed": "failure",
-    "error": "failure",
-    "stopped": "failure",
-    "cancelled": "failure",
+    "running": RunState.RUNNING,
+    "queued": RunState.RUNNING,
+    "pending": RunState.RUNNING,
+    "in progress": RunState.RUNNING,
+    "success": RunState.SUCCESS,
+    "succeeded": RunState.SUCCESS,
+    "completed": RunState.SUCCESS,
+    "warning": RunState.SUCCESS,  # "Continue on error" runs finish as success with warnings
+    "failure": RunState.FAILURE,
+    "failed": RunState.FAILURE,
+    "error": RunState.FAILURE,
+    "stopped": RunState.FAILURE,
+    "cancelled": RunState.FAILURE,
 }
+
+#: An older surface's word for a run that ended, whichever way (see :func:`says_finished`).
+_FINISHED = "finished"
+
+
+def _word(status: str | None) -> str:
+    return (status or "").strip().lower()
 
 
 def run_state(status: str | None) -> RunState:
-    """Map a run status (``Running``/``Success``/``Failure``, any case) to a state.
+    """Map a run status (``Running``/``Success``/``Failure``, any case) to a state: the one mapping.
 
-    Unknown values (``Finished`` from an older surface included) map to ``unknown`` so that the
+    Unknown values (``Finished`` from an older surface included) map to ``UNKNOWN`` so that the
     caller can show them instead of guessing success.
     """
-    return _STATES.get((status or "").strip().lower(), "unknown")
+    return _STATES.get(_word(status), RunState.UNKNOWN)
+
+
+def says_finished(status: str | None) -> bool:
+    """Whether ``status`` is an older surface's ``Finished``: the run ended, not said how (it maps to ``UNKNOWN``)."""
+    return _word(status) == _FINISHED
 
 
 def closest_names(name: str, names: Sequence[str], limit: int = 3) -> list[str]:

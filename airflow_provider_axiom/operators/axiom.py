@@ -16,6 +16,7 @@ from airflow_provider_axiom._completion import (
     defer_timeout,
     look_once,
     run_summary,
+    settles_run,
     stale_event,
     stop_remote_run,
     wait_for_run,
@@ -315,9 +316,9 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         except AxiomError as err:
             self.log.warning("axiom.ai: could not check the earlier attempt's run (%s); re-attaching to it", err)
             return previous
-        if not look.over:
+        if not look.obs.state.ends_wait:
             return previous
-        if look.obs.state == "success":
+        if look.obs.state.succeeded:
             task_state(context, "delete", STATE_KEY)
             self._record(context, previous, reattached=True, succeeded=True)
             return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
@@ -387,7 +388,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             return complete_from_event(event, stop=self._stop_event)
         finally:
             # An "error" event leaves the run possibly running (or its rows unread): a retry re-attaches to it.
-            if isinstance(event, dict) and event.get("status") in ("success", "failure", "timeout"):
+            if settles_run(event):
                 task_state(context, "delete", STATE_KEY)
 
     def _stop_event(self, event: dict[str, Any]) -> bool:

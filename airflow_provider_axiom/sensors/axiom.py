@@ -123,7 +123,7 @@ class AxiomRunSensor(BaseSensorOperator):
             return False
         self._failures = 0
         self.log.info("axiom.ai run of %r: %s", self.automation_name, look.obs.raw_status or "not started yet")
-        if not look.over:
+        if not look.obs.state.ends_wait:
             return False
         event = outcome_event(look.ref, look.obs, rows=look.rows, unavailable=look.unavailable)
         return PokeReturnValue(is_done=True, xcom_value=complete_from_event(event))

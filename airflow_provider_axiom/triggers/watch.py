@@ -9,7 +9,8 @@ from typing import Any
 
 from airflow_provider_axiom._compat import BaseEventTrigger, TriggerEvent
 from airflow_provider_axiom._completion.poller import poller_for
-from airflow_provider_axiom._completion.watch import OUTCOMES, RunWatch, state_key
+from airflow_provider_axiom._completion.watch import RunWatch, state_key
+from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 
 __all__ = ["AxiomRunFinishedTrigger"]
@@ -41,7 +42,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
         self,
         *,
         automation_name: str | Sequence[str],
-        outcomes: str | Sequence[str] = ("success",),
+        outcomes: str | Sequence[str] = (RunState.SUCCESS.value,),
         axiom_conn_id: str = AxiomHook.default_conn_name,
         poll_interval: float = 5.0,
         read_output: bool = False,
@@ -52,10 +53,11 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
             raise ValueError(f"automation_name must be a name or a non-empty list of names, got {automation_name!r}")
         wanted = [outcomes] if isinstance(outcomes, str) else list(outcomes)
         wanted = [str(o).strip().lower() for o in wanted]
-        if not wanted or not set(wanted) <= set(OUTCOMES):
-            raise ValueError(f"outcomes must be 'success', 'failure' or both, got {outcomes!r}")
+        known = [state.value for state in OUTCOMES]
+        if not wanted or not set(wanted) <= set(known):
+            raise ValueError(f"outcomes must be {', '.join(repr(o) for o in known)} or both, got {outcomes!r}")
         self.automation_names = names
-        self.outcomes = [o for o in OUTCOMES if o in wanted]
+        self.outcomes = [o for o in known if o in wanted]
         self.axiom_conn_id = axiom_conn_id
         self.poll_interval = float(poll_interval)
         if self.poll_interval <= 0:
