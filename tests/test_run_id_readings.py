@@ -152,6 +152,7 @@ def test_fan_out_in_each_reading(mode: str, monkeypatch: pytest.MonkeyPatch) -> 
     for reading, counts in tallies.items():
         assert counts["failed"] == counts["another run or rows"] == counts["ended early"] == 0, (reading, counts)
     assert tallies["by_id"]["own rows"] == tallies["by_id"]["identity run_id"] == TASKS
+
     # Without a proven id every reading is the name path: the same tallies, except that which of two
     # runs a second apart is called ambiguous and which superseded depends on when each task's read
     # lands, which real I/O between the tasks' coroutines orders differently from run to run.
