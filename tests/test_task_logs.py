@@ -28,7 +28,7 @@ from airflow_provider_axiom._completion import wait as wait_module
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
-from tests.task_kit import EmulatedTime, FakeTI, defer
+from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
 NAME = "Scrape product prices"
 TASKS, PROCESSES = 8, 4
@@ -154,3 +154,72 @@ def test_each_task_is_told_about_its_own_run_in_its_own_log(mode: str, monkeypat
         assert own and all(task is None for task, _ in own), own
         failed = [msg for _, msg in own if "failed" in msg]
         assert failed and all("(key " in msg and "for every run waited for with it" in msg for msg in failed), failed
+
+
+QUICK = "Quick scrape"
+HELD = ("holding the trigger of", "a slot is free for")
+SLOT_SCENARIO = {
+    "api_key": "slots-key",
+    "plan": {"concurrency": 1, "queue_retry_seconds": 300},
+    "speed": 0,
+    "rate_limit_clock": "emulated",
+    "automations": [{"name": QUICK, "duration": 30, "echo_input": True}],  # one instance at a time
+}
+
+
+def test_each_held_copy_is_told_about_its_own_hold_in_its_own_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mapped copies held in one triggerer: the poller's tick decides each hold; each copy's trigger says it."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    copies = 3
+    lines = Lines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(lines)
+    root.setLevel(logging.INFO)
+    try:
+        with AxiomEmulator(SLOT_SCENARIO) as emulator:
+            monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
+            time = EmulatedTime(emulator)
+            ops = [
+                operator(time, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True)
+                for i in range(copies)
+            ]
+            ctxs = [{"ti": FakeTI()} for _ in ops]
+            slot_triggers = []
+            for i, (op, ctx) in enumerate(zip(ops, ctxs, strict=True)):
+                ctx["ti"].map_index = i  # a mapped copy asks the triggerer at once
+                with pytest.raises(TaskDeferred) as deferred:
+                    op.execute(ctx)
+                assert deferred.value.method_name == "execute_after_slot"
+                slot_triggers.append(deferred.value.trigger)
+
+            async def run(trigger: Any, i: int) -> dict[str, Any]:
+                trigger.hook = time.hook(trigger.axiom_conn_id)
+                trigger._log = logging.getLogger(f"task.{i}")
+                [payload] = [e.payload async for e in trigger.run()]
+                return payload
+
+            async def copy(i: int) -> dict[str, Any]:
+                TASK.set(i)
+                event = await run(slot_triggers[i], i)
+                try:
+                    ops[i].execute_after_slot(ctxs[i], event)
+                except TaskDeferred as exc:  # the run's trigger, in the same triggerer
+                    return ops[i].execute_complete(ctxs[i], await run(exc.trigger, i))
+                raise AssertionError("the copy did not defer for its run")
+
+            async def all_copies() -> list[dict[str, Any]]:
+                return list(await asyncio.gather(*(copy(i) for i in range(copies))))
+
+            results = asyncio.run(all_copies())
+    finally:
+        root.removeHandler(lines)
+        root.setLevel(level)
+    assert all(r["data"]["google-sheet-data"] == [["task"], [f"m{i}"]] for i, r in enumerate(results))
+    held = [line for line in lines.lines if any(text in line[2] for text in HELD)]
+    assert len([line for line in held if HELD[1] in line[2]]) >= copies - 1, held  # the copies after the first
+    for task, name, msg in held:
+        assert task is not None and name == f"task.{task}", (task, name, msg)
+    for i in range(copies):
+        assert len([line for line in held if line[0] == i and HELD[1] in line[2]]) <= 1, held
