@@ -9,6 +9,7 @@ hook alike.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -46,6 +47,10 @@ from airflow_provider_axiom.exceptions import (
 from airflow_provider_axiom.results import RunReport, TriggerResult
 
 log = logging.getLogger(__name__)
+
+#: What the calls made in this context concern, when not the task that logs them: the shared
+#: poller's task sets it to its key (see ``_completion.notices``), and retry lines say so.
+LOG_SCOPE: contextvars.ContextVar[str] = contextvars.ContextVar("axiom_log_scope", default="")
 
 T = TypeVar("T")
 
@@ -222,7 +227,14 @@ class Call(Plan[T]):
         wait = self.backoff.next_wait(err)
         if wait is None:
             raise err
-        log.warning("axiom.ai %s failed, retrying in %.1fs: %s", self.request.endpoint, wait, err)
+        scope = LOG_SCOPE.get()
+        log.warning(
+            "axiom.ai %s failed, retrying in %.1fs%s: %s",
+            self.request.endpoint,
+            wait,
+            f" ({scope})" if scope else "",
+            err,
+        )
         return Sleep(wait)
 
 

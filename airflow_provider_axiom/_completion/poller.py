@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics, _run_ids
+from airflow_provider_axiom._completion.notices import Done, Inbox, Notice, key_scope, own_context
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
 from airflow_provider_axiom._run_state import RunState
@@ -79,7 +80,16 @@ class Waiter:
     ended_seen: int = 0  # run id: ended runs in its window at the last read by id
     by_id: bool = False  # its run id is read by the API (proven for the key): the rules see the id
     id_refused: bool = False  # a read by its run id was refused (expired?): by name from then on
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: What the poller has to say about this run: said by the wait itself, in its own task's log
+    notices: Inbox[Notice] = field(default_factory=Inbox)
+    done: Done = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.done = Done(self.notices)  # wakes the wait for its notices too
+
+    def tell(self, level: int, msg: str, *args: Any) -> None:
+        """Say ``msg`` in this run's task log (posted here; its wait logs it, never the poller's task)."""
+        self.notices.post(Notice(level, msg, args))
 
     def finish(
         self,
@@ -98,8 +108,13 @@ class Waiter:
         """Count a failed look or read; True when the waiter has had enough (it is then finished)."""
         self.failures += 1
         if err.retryable and self.failures < self.max_consecutive_errors:
-            log.warning(
-                "axiom.ai: %s failed (%d/%d), trying again: %s", what, self.failures, self.max_consecutive_errors, err
+            self.tell(
+                logging.WARNING,
+                "axiom.ai: %s failed (%d/%d), trying again: %s",
+                what,
+                self.failures,
+                self.max_consecutive_errors,
+                err,
             )
             return False
         if err.retryable and self.phase == "reading" and self.read == "rows":
@@ -159,9 +174,20 @@ class KeyPoller:
             self.claimed.setdefault(waiter.ref.automation_name, []).append(waiter.ref.created_at)
         self._stop_if_idle()
 
+    @property
+    def fingerprint(self) -> str:
+        """The key as logs name it (a fingerprint, never the key)."""
+        if self.key is not None:
+            return self.key[2]
+        settings = self.hook.settings_if_resolved()
+        return key_fingerprint(settings.api_key) if settings is not None else "(unresolved)"
+
     def _ensure_running(self) -> None:
+        # In a context of its own: the poller's task serves every wait on the key, so what it logs
+        # must not land in the log of the trigger that happened to start it (see ``notices``).
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()  # a task copies the context it is created in
+            self._task = own_context(self.fingerprint).run(loop.create_task, self._run())
 
     def _stop_if_idle(self) -> None:
         if self._busy or self._task is None or self._task is asyncio.current_task():
@@ -308,6 +334,7 @@ class KeyPoller:
             self.calls += 1
             reports = await self.hook.aget_run_reports(self.window)
         except AxiomError as err:
+            log.warning("axiom.ai: reading the run reports failed (%s): %s", key_scope(self.fingerprint), err)
             self._notify(None, err)
             for waiter in open_waiters:
                 if waiter.phase != "reading":
@@ -351,7 +378,11 @@ class KeyPoller:
                 self._ended(waiter, obs)
         if (deep or listener_deep) and self.window < MAX_REPORT_WINDOW:
             self.window = wider(self.window)
-            log.info("axiom.ai: reading the latest %d run reports to reach the oldest run waited for", self.window)
+            log.info(
+                "axiom.ai: reading the latest %d run reports to reach the oldest run waited for (%s)",
+                self.window,
+                key_scope(self.fingerprint),
+            )
         elif deep:
             self._deep_turn = (self._deep_turn + 1) % len(deep)
             self._start_read(deep[self._deep_turn], "deep")
@@ -413,7 +444,7 @@ class KeyPoller:
             return
         why = rows_unavailable(self._judged(waiter), obs) if waiter.fetch_output else "not_requested"
         if why is not None:
-            _say_no_rows(waiter.ref, why)
+            _say_no_rows(waiter, why)
             waiter.finish(obs, unavailable=why)
             return
         self._start_read(waiter, "rows")
@@ -425,7 +456,7 @@ class KeyPoller:
         if still_newest(self._judged(waiter), reports):
             waiter.finish(waiter.obs, rows=waiter.rows)
         else:
-            _say_no_rows(waiter.ref, "superseded")
+            _say_no_rows(waiter, "superseded")
             waiter.finish(waiter.obs, unavailable="superseded")
 
     # -- reads through /run-data
@@ -467,6 +498,15 @@ class KeyPoller:
         assert waiter.obs is not None
         rows = output_of(ref, waiter.obs, run)
         if rows is None:
+            waiter.tell(
+                logging.WARNING,
+                "axiom.ai: /run-data for %r says %r while this run is %r: another run is now the latest, "
+                "so this run's output is not available",
+                ref.automation_name,
+                run.status,
+                waiter.obs.raw_status,
+            )
+            _say_no_rows(waiter, "superseded")
             waiter.finish(waiter.obs, unavailable="superseded")
             return
         waiter.rows, waiter.phase = rows, "confirming"
@@ -488,15 +528,19 @@ class KeyPoller:
             waiter.finish(obs, unavailable="not_requested")
 
 
-def _say_no_rows(ref: RunRef, why: DataUnavailable) -> None:
+def _say_no_rows(waiter: Waiter, why: DataUnavailable) -> None:
+    """Tell the run's own task why it has no rows (in its log, said by its wait)."""
+    ref = waiter.ref
     if why == "superseded":
-        log.warning(
+        waiter.tell(
+            logging.WARNING,
             "axiom.ai: the run of %r succeeded, but a newer run of it started since, and the API shows only "
             "the newest run's output: data is None (data_unavailable='superseded')",
             ref.automation_name,
         )
     elif why == "ambiguous_run":
-        log.warning(
+        waiter.tell(
+            logging.WARNING,
             "axiom.ai: this task's run of %r cannot be told apart from other runs started within the same "
             "seconds; they all succeeded, so the task succeeds without rows (data_unavailable='ambiguous_run')",
             ref.automation_name,

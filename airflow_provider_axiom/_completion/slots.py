@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics
+from airflow_provider_axiom._completion.notices import Done, Inbox, wait_saying
 from airflow_provider_axiom._completion.poller import poller_for
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
@@ -178,8 +179,13 @@ class SlotWait:
     outcome: SlotOutcome | None = None
     hold: Hold | None = None
     reports: list[RunReport] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
     error: BaseException | None = None
+    #: what to ``say``: posted by the poller's tick, said by the wait (in its own task's log)
+    told: Inbox[tuple[Hold | None, SlotOutcome | None]] = field(default_factory=Inbox)
+    done: Done = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.done = Done(self.told)  # wakes the wait for what it is told too
 
     def reach(self) -> DateTime | None:
         return None  # the latest reports show what is going
@@ -206,7 +212,7 @@ class SlotWait:
             self._end("held_too_long")
         elif hold != self.hold:
             self.hold = hold
-            self.say(hold, None)
+            self.told.post((hold, None))
 
     def on_error(self, error: BaseException) -> None:
         if not isinstance(error, AxiomError):  # the poller died: the wait learns of it
@@ -215,8 +221,16 @@ class SlotWait:
 
     def _end(self, outcome: SlotOutcome) -> None:
         self.outcome = outcome
-        self.say(self.hold, outcome)
+        self.told.post((self.hold, outcome))
         self.done.set()
+
+    def say_one(self, told: tuple[Hold | None, SlotOutcome | None]) -> None:
+        """Say one thing posted: called by the wait's own coroutine, never the poller's."""
+        self.say(*told)
+
+    def say_told(self) -> None:
+        for told in self.told.take():
+            self.say_one(told)
 
 
 async def wait_for_slot(
@@ -254,14 +268,13 @@ async def wait_for_slot(
     try:
         if hook.clock.asleep is asyncio.sleep:  # real time: the event loop keeps the deadline too
             seconds = (min(deadline, hold_until) - hook.clock.now()).total_seconds() + 2 * poll_interval
-            try:
-                await asyncio.wait_for(waiting.done.wait(), timeout=max(0.0, seconds))
-            except asyncio.TimeoutError:
+            if not await wait_saying(waiting.done, waiting.say_one, max(0.0, seconds)):
                 waiting._end("timeout" if hook.clock.now() >= deadline else "held_too_long")
         else:  # injected time moves with the poller's sleeps; each tick checks the times
-            await waiting.done.wait()
+            await wait_saying(waiting.done, waiting.say_one)
     finally:
         poller.remove_listener(waiting)
+        waiting.say_told()  # in this coroutine: the task's own log
     if waiting.error is not None:
         raise waiting.error
     assert waiting.outcome is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.events import event, run_summary
+from airflow_provider_axiom._completion.notices import Notice, wait_saying
 from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
 from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
@@ -39,8 +41,13 @@ async def wait_for_run(
     poll_interval: float = 5.0,
     max_consecutive_errors: int = 5,
     fetch_output: bool = True,
+    logger: Any = None,
 ) -> dict[str, Any]:
-    """Wait for ``ref``'s run to end, or for ``deadline``; return the event (see the package docstring)."""
+    """Wait for ``ref``'s run to end, or for ``deadline``; return the event (see the package docstring).
+
+    What the shared poller has to say about this run (no rows and why, a read failing) is logged here,
+    in this coroutine, with ``logger`` (the trigger's or the operator's): in this task's log, once.
+    """
     poller = await poller_for(hook)
     waiter = Waiter(
         ref,
@@ -50,8 +57,9 @@ async def wait_for_run(
         fetch_output=fetch_output,
     )
     poller.add(waiter)
+    say = _sayer(logger)
     try:
-        if not await _wait_until(hook.clock, waiter.done, deadline) or waiter.timed_out:
+        if not await _wait_until(hook.clock, waiter, deadline, say) or waiter.timed_out:
             summary = run_summary(waiter.ref, RunObservation(RunState.WAITING), data=None)
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
             return event(waiter.ref, "timeout", message, summary=summary)
@@ -109,16 +117,22 @@ def outcome_event(
     )
 
 
-async def _wait_until(clock: Clock, done: asyncio.Event, deadline: DateTime) -> bool:
-    """Wait for ``done`` until ``deadline``; False on timeout. Never sleeps past the deadline."""
+def _sayer(logger: Any) -> Callable[[Notice], None]:
+    def say(notice: Notice) -> None:
+        notice.say(logger if logger is not None else log)
+
+    return say
+
+
+async def _wait_until(clock: Clock, waiter: Waiter, deadline: DateTime, say: Callable[[Notice], None]) -> bool:
+    """Wait for the waiter until ``deadline``, saying its notices meanwhile; False on timeout.
+
+    Never sleeps past the deadline."""
     if clock.asleep is asyncio.sleep:  # real time: the event loop keeps the deadline
-        try:
-            await asyncio.wait_for(done.wait(), timeout=max(0.0, (deadline - clock.now()).total_seconds()))
-        except asyncio.TimeoutError:
-            return False
-        return True
-    await done.wait()  # injected time (tests) moves only when the poller sleeps; it keeps the deadlines
-    return True
+        seconds = max(0.0, (deadline - clock.now()).total_seconds())
+        return await wait_saying(waiter.done, say, seconds)
+    # injected time (tests) moves only when the poller sleeps; it keeps the deadlines
+    return await wait_saying(waiter.done, say)
 
 
 @dataclass(frozen=True)
@@ -131,17 +145,22 @@ class Look:
     unavailable: DataUnavailable | None = None
 
 
-async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> Look:
+async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True, logger: Any = None) -> Look:
     """One look at a run, as the poller would take it, from scratch: widening the window as needed,
-    and for a successful run, its rows, read and confirmed. A failed call raises its error."""
+    and for a successful run, its rows, read and confirmed. A failed call raises its error.
+
+    What the look has to say about the run is logged with ``logger`` (the task's)."""
     poller = KeyPoller(hook)
     waiter = Waiter(ref, hook.clock.now().add(years=1), max_consecutive_errors=1, fetch_output=fetch_output)
     poller.waiters.append(waiter)
+    say = _sayer(logger)
     for _ in range(LOOK_TICKS):
         window = poller.window
         await poller.tick()
         while waiter.phase == "reading" and not waiter.done.is_set():
             await poller.read(waiter)
+        for notice in waiter.notices.take():
+            say(notice)
         if waiter.error is not None:
             raise waiter.error
         if waiter.phase != "confirming" and poller.window == window:
@@ -152,12 +171,12 @@ async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> L
     return Look(waiter.ref, obs, waiter.rows, waiter.unavailable)
 
 
-def look_once(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True) -> Look:
+def look_once(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True, logger: Any = None) -> Look:
     """Sync :func:`alook` (a sensor's poke, a retry's check)."""
 
     async def look() -> Look:
         try:
-            return await alook(hook, ref, fetch_output=fetch_output)
+            return await alook(hook, ref, fetch_output=fetch_output, logger=logger)
         finally:
             await hook.aclose()
 

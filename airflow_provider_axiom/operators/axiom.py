@@ -292,6 +292,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
+                logger=self.log,
             )
         finally:
             await self.hook.aclose()
@@ -312,7 +313,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         previous = TriggerResult.from_dict(saved)
         ref = RunRef.from_trigger(previous, self.clock_tolerance, attempt=attempt)
         try:
-            look = look_once(self.hook, ref, fetch_output=self.fetch_output)
+            look = look_once(self.hook, ref, fetch_output=self.fetch_output, logger=self.log)
         except AxiomError as err:
             self.log.warning("axiom.ai: could not check the earlier attempt's run (%s); re-attaching to it", err)
             return previous

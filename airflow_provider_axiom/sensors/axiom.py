@@ -109,7 +109,7 @@ class AxiomRunSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         try:
-            look = look_once(self.hook, self._ref(context), fetch_output=self.fetch_output)
+            look = look_once(self.hook, self._ref(context), fetch_output=self.fetch_output, logger=self.log)
         except AxiomError as err:
             self._failures += 1
             if not err.retryable or self._failures >= self.max_consecutive_errors:

@@ -107,6 +107,7 @@ class AxiomRunTrigger(BaseTrigger):
                 poll_interval=self.poll_interval,
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
+                logger=self.log,  # what the shared poller says about this run: in this trigger's log
             )
         except Exception as err:  # a missing connection, a bug: fail closed, never hang
             self.log.exception("axiom.ai trigger failed")
