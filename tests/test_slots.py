@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_axiom._completion.slots import Grant, hold_for
+from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, Grant, KeySlots, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.scenarios import scenario
@@ -90,6 +90,18 @@ def test_finished_runs_hold_nothing_and_a_grant_holds_its_automation():
     assert held is not None and held.reason == "automation_running"
     full = hold_for(QUICK, [_report(OTHER, "Running")], limit=1, cloud_concurrency=True)
     assert full is not None and full.reason == "account_full"
+
+
+def test_a_grant_holds_until_its_wait_is_handed_over_or_its_run_ended_a_handover_ago():
+    slots = KeySlots()
+    slots.grant(QUICK, NOW)
+    ran = [RunReport(task_name=QUICK, status="Success", description="", created_at=NOW, updated_at=NOW.add(seconds=5))]
+    later = NOW.add(seconds=30)
+    assert slots.pending([], later) and slots.pending(ran, later)  # not listed; listed, ended, no wait here
+    assert slots.pending(ran, later, [(QUICK, NOW.subtract(seconds=10)), (OTHER, later)])  # neither is its wait
+    assert not KeySlots([Grant(QUICK, NOW)]).pending(ran, later, [(QUICK, NOW.add(seconds=1))])  # its wait came
+    assert not KeySlots([Grant(QUICK, NOW)]).pending(ran, NOW.add(seconds=5) + HANDOVER)  # it went elsewhere
+    assert not KeySlots([Grant(QUICK, NOW)]).pending([], NOW + GRANT_TTL)  # its run never came
 
 
 # -- tasks held by it, against the emulator
@@ -259,3 +271,38 @@ def test_a_slot_taken_after_the_triggerer_let_go_is_waited_for_again_with_the_sa
     assert (
         exc.value.trigger.held_since == slot_trigger.held_since
     )  # the ten-minute bound still counts from the first hold
+
+
+def test_a_copy_whose_wait_reaches_the_triggerer_after_its_run_ended_keeps_its_rows(one_slot):
+    """A let-go copy's run (30 s) ends before its task's wait is handed to the triggerer (a slow resume):
+    the next copy is let go only once that wait has arrived and read its rows, not when the run is listed."""
+    emulated = EmulatedTime(one_slot)
+    ops = [operator(emulated, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True) for i in range(2)]
+    ctxs = [{"ti": FakeTI()} for _ in ops]
+    for i, ctx in enumerate(ctxs):
+        ctx["ti"].map_index = i
+    slot_triggers = [_defer(op, ctx, "execute")[1] for op, ctx in zip(ops, ctxs, strict=True)]
+    results: list[dict[str, Any]] = [{}, {}]
+    let_go: list[int] = []
+
+    async def copy(i: int) -> None:
+        event = await _first_event(slot_triggers[i], emulated)
+        with pytest.raises(TaskDeferred) as exc:
+            ops[i].execute_after_slot(ctxs[i], event)
+        let_go.append(i)
+        if let_go[0] == i:  # the first copy let go: its wait arrives 60 s later, after its run ended
+            arrives = emulated.now.add(seconds=60)
+            while emulated.now < arrives and len(let_go) == 1:  # noqa: ASYNC110 (emulated time: no event to wait on)
+                await asyncio.sleep(0)  # the other copy's slot wait ticks (and moves the clock) meanwhile
+        results[i] = ops[i].execute_complete(ctxs[i], await _first_event(exc.value.trigger, emulated))
+
+    async def both() -> None:
+        await asyncio.gather(*(copy(i) for i in range(2)))
+
+    asyncio.run(both())
+    first = let_go[0]
+    for i, result in enumerate(results):
+        assert result["identity"] == "matched" and result["data_unavailable"] is None, (i, result)
+        assert result["data"]["google-sheet-data"] == [["task"], [f"m{i}"]]
+    runs = sorted(one_slot.started_runs(QUICK), key=lambda r: r["created_at"])
+    assert runs[0]["input_data"] == [["task"], [f"m{first}"]] and not any(r["was_queued"] for r in runs)

@@ -15,8 +15,10 @@ would be queued, and sent when a slot frees:
   minutes: a queued trigger starts within ten) it is sent anyway, and a queued answer is matched by
   the queue rule (``_runs``);
 - **one at a time, in one process**: a trigger let go stands as a *grant* on its automation (and on
-  the account's count) until the reports list a run of that automation created after the grant, or
-  ``GRANT_TTL`` has passed; the triggers held in one triggerer therefore start one after another.
+  the account's count) until the wait for its run is handed to this process (from then on the rows
+  rule holds the automation until that wait has its outcome), or ``HANDOVER`` after its run ended
+  (the wait went to another process), and never past ``GRANT_TTL``; the triggers held in one
+  triggerer therefore start one after another, each once the one before has its rows.
   Two processes can let go two triggers at the same tick: the later one is queued by the API and
   matched by the queue rule, as without the hold.
 
@@ -55,6 +57,12 @@ DEFAULT_MAX_HOLD = timedelta(minutes=10)
 #: How long a trigger let go keeps its slot in this process's view while its run is not yet listed
 #: (a deferred task resumes in a worker to send it: scheduling takes seconds, sometimes a minute).
 GRANT_TTL = timedelta(minutes=2)
+#: How long after a let-go trigger's run ended its grant still holds the automation while no wait for
+#: that run has been handed to this process (the task resumes in a worker, sends the trigger, then
+#: defers its wait here: on a loaded Airflow that takes tens of seconds, longer than a short run).
+HANDOVER = timedelta(seconds=60)
+#: A wait whose trigger was sent at or after its grant (less this, for the two processes' clocks) is the grant's.
+WAIT_SLACK = timedelta(seconds=2)
 
 HoldReason = Literal["automation_running", "rows_pending", "account_full"]
 
@@ -130,17 +138,33 @@ class KeySlots:
     grants: list[Grant] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def pending(self, reports: Sequence[RunReport], now: DateTime) -> list[Grant]:
-        """The grants whose runs the reports do not list yet (and that have not expired); the rest are dropped."""
-        with self.lock:
-            self.grants = [
-                g
-                for g in self.grants
-                if now - g.at < GRANT_TTL
-                and not any(
-                    r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1) for r in reports
-                )
+    def pending(
+        self, reports: Sequence[RunReport], now: DateTime, waited: Collection[tuple[str, DateTime | None]] = ()
+    ) -> list[Grant]:
+        """The grants that still hold their automation; the rest are dropped.
+
+        ``waited``: the automation and trigger time of each wait registered in this process. A grant
+        is let go by the first wait of its automation triggered after it (the rows rule holds from
+        then on); without one, ``HANDOVER`` after its run ended, and never past ``GRANT_TTL``.
+        Dropping it once its run was listed let a 30 s run end before its task's wait reached the
+        triggerer, and the next copy's run hid its rows (``/run-data`` answers for the newest run).
+        """
+
+        def holds(g: Grant) -> bool:
+            if now - g.at >= GRANT_TTL:
+                return False
+            if any(name == g.automation_name and at is not None and at >= g.at - WAIT_SLACK for name, at in waited):
+                return False
+            runs = [
+                r for r in reports if r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1)
             ]
+            if not runs or any(not run_state(r.status).over for r in runs):
+                return True
+            ended = max((r.updated_at or r.created_at) for r in runs)
+            return now < ended + HANDOVER
+
+        with self.lock:
+            self.grants = [g for g in self.grants if holds(g)]
             return list(self.grants)
 
     def grant(self, automation_name: str, now: DateTime) -> None:
@@ -176,6 +200,7 @@ class SlotWait:
     server_now: Callable[[], DateTime]
     say: Callable[[Hold | None, SlotOutcome | None], None]
     rows_pending: Callable[[], Collection[str]] = frozenset
+    waited: Callable[[], Collection[tuple[str, DateTime | None]]] = frozenset
     outcome: SlotOutcome | None = None
     hold: Hold | None = None
     reports: list[RunReport] = field(default_factory=list)
@@ -200,7 +225,7 @@ class SlotWait:
             reports,
             limit=self.configured_limit,
             cloud_concurrency=self.cloud_concurrency,
-            grants=self.slots.pending(reports, self.server_now()),
+            grants=self.slots.pending(reports, self.server_now(), self.waited()),
             rows_pending=self.rows_pending(),
         )
         if hold is None:
@@ -263,6 +288,7 @@ async def wait_for_slot(
         poller.hook.server_now,
         say,
         lambda: {w.ref.automation_name for w in poller.waiters if not w.done.is_set()},
+        lambda: {(w.ref.automation_name, w.ref.triggered_at) for w in poller.waiters},
     )
     poller.add_listener(waiting)
     try:
