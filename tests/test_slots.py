@@ -20,7 +20,8 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, Grant, KeySlots, hold_for
+from airflow_provider_axiom._completion import slots as slots_module
+from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, RESUME_GUARD, Grant, KeySlots, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.scenarios import scenario
@@ -306,3 +307,23 @@ def test_a_copy_whose_wait_reaches_the_triggerer_after_its_run_ended_keeps_its_r
         assert result["data"]["google-sheet-data"] == [["task"], [f"m{i}"]]
     runs = sorted(one_slot.started_runs(QUICK), key=lambda r: r["created_at"])
     assert runs[0]["input_data"] == [["task"], [f"m{first}"]] and not any(r["was_queued"] for r in runs)
+
+
+def test_a_slot_trigger_fires_no_sooner_than_the_resume_guard_after_its_task_deferred(one_slot):
+    """Airflow fails a task whose trigger fires before the scheduler saw its deferring process end
+    (apache/airflow#71580): even with the slot free, the event waits out ``RESUME_GUARD``."""
+    emulated = EmulatedTime(one_slot)
+    op = operator(emulated, automation_name=QUICK, data=[["task"], ["m0"]], deferrable=True)
+    ctx = {"ti": FakeTI()}
+    ctx["ti"].map_index = 0  # a mapped copy defers even with the slot free
+    deferred_at = emulated.now
+    _, trigger = _defer(op, ctx, "execute")
+    assert trigger.serialize()[1]["deferred_at"] is not None
+    assert asyncio.run(_first_event(trigger, emulated))["slot"] == "free"
+    assert emulated.now - deferred_at >= RESUME_GUARD
+    # a trigger serialised before the guard existed has no deferred_at: it fires on the first free tick
+    kwargs = {k: v for k, v in trigger.serialize()[1].items() if k != "deferred_at"}
+    slots_module._slots.clear()  # as in a new triggerer: the first trigger's grant is not there
+    before = emulated.now
+    assert asyncio.run(_first_event(type(trigger)(**kwargs), emulated))["slot"] == "free"
+    assert emulated.now - before < RESUME_GUARD

@@ -229,6 +229,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     axiom_conn_id=self.axiom_conn_id,
                     cloud_concurrency=self.cloud_concurrency,
                     poll_interval=self.poll_interval,
+                    deferred_at=self.hook.clock.now(),
                 ),
                 method_name="execute_after_slot",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),

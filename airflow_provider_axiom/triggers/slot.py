@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
-from airflow_provider_axiom._completion.slots import teller, wait_for_slot
+from airflow_provider_axiom._completion.slots import RESUME_GUARD, teller, wait_for_slot
 from airflow_provider_axiom._protocol import iso, to_datetime
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 
@@ -28,6 +28,9 @@ class AxiomSlotTrigger(BaseTrigger):
     :param axiom_conn_id: the connection id (the key itself is never serialised).
     :param cloud_concurrency: the automation allows several cloud runs at once.
     :param poll_interval: the shared poller's tick (seconds).
+    :param deferred_at: when the task deferred (ISO 8601, UTC); the event comes no sooner than
+        ``RESUME_GUARD`` (15 s) after it, which keeps Airflow from failing a task that resumes
+        too quickly after deferring (apache/airflow#71580). Absent in triggers of 0.2: no guard.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class AxiomSlotTrigger(BaseTrigger):
         axiom_conn_id: str = AxiomHook.default_conn_name,
         cloud_concurrency: bool = False,
         poll_interval: float = 5.0,
+        deferred_at: Any = None,
     ) -> None:
         super().__init__()
         self.automation_name = automation_name
@@ -49,6 +53,7 @@ class AxiomSlotTrigger(BaseTrigger):
         self.axiom_conn_id = axiom_conn_id
         self.cloud_concurrency = bool(cloud_concurrency)
         self.poll_interval = float(poll_interval)
+        self.deferred_at = None if deferred_at is None else to_datetime(deferred_at, "deferred_at")
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -61,6 +66,7 @@ class AxiomSlotTrigger(BaseTrigger):
                 "axiom_conn_id": self.axiom_conn_id,
                 "cloud_concurrency": self.cloud_concurrency,
                 "poll_interval": self.poll_interval,
+                "deferred_at": None if self.deferred_at is None else iso(self.deferred_at),
             },
         )
 
@@ -86,6 +92,7 @@ class AxiomSlotTrigger(BaseTrigger):
                 hold_until=self.hold_until,
                 deadline=self.deadline,
                 say=say,
+                not_before=None if self.deferred_at is None else self.deferred_at + RESUME_GUARD,
             )
         finally:
             await self.hook.aclose()
