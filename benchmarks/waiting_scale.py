@@ -327,7 +327,7 @@ def role_wait(args: argparse.Namespace) -> dict[str, Any]:
     _set_connection(args.base_url, rate_limit_per_minute=int(LIMIT * args.speed))
     import pendulum
 
-    from airflow_provider_axiom._runs import RunRef
+    from airflow_provider_axiom._run_ref import RunRef
     from airflow_provider_axiom.results import TriggerResult
     from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 

@@ -360,7 +360,7 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
     import httpx
 
     from airflow_provider_axiom._completion import look_once
-    from airflow_provider_axiom._runs import RunRef
+    from airflow_provider_axiom._run_ref import RunRef
 
     with AxiomHook() as hook:
         ours = hook.trigger_automation("Export leads")

@@ -21,10 +21,12 @@ from airflow_provider_axiom import results
 from airflow_provider_axiom._completion import EVENT_STATUSES, complete_from_event, run_summary, settles_run
 from airflow_provider_axiom._completion.wait import outcome_event
 from airflow_provider_axiom._completion.watch import WatchState, payload
+from airflow_provider_axiom._matching import RunObservation
 from airflow_provider_axiom._protocol import DOCUMENTED_STATUSES, run_state, says_finished
 from airflow_provider_axiom._protocol.responses import _STATES
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
-from airflow_provider_axiom._runs import RunObservation, RunRef, same_outcome
+from airflow_provider_axiom._runs import same_outcome
 from airflow_provider_axiom.exceptions import AxiomError, AxiomRunFailedError
 from airflow_provider_axiom.results import RunData, RunReport
 from airflow_provider_axiom.triggers.watch import AxiomRunFinishedTrigger

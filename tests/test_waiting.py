@@ -17,7 +17,7 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom._compat import AirflowFailException
-from airflow_provider_axiom._runs import RunRef
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -85,10 +85,10 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
 
 def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
     """Our run is found, then 510 newer runs of another automation push it out of every read."""
-    from airflow_provider_axiom import _runs
+    from airflow_provider_axiom import _matching, _report_window
     from airflow_provider_axiom._completion import poller
 
-    for module in (poller, _runs):  # the widest read, smaller to keep this quick
+    for module in (poller, _report_window, _matching):  # the widest read, smaller to keep this quick
         monkeypatch.setattr(module, "MAX_REPORT_WINDOW", 500)
     axiom_emulator.load_scenario(
         {

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_axiom._matching import DataUnavailable, RunObservation
 from airflow_provider_axiom._protocol import iso
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
-from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
 
 #: An event's status when the run outlived the task's deadline, and when the wait failed (or cannot tell).

@@ -23,7 +23,7 @@ from airflow_provider_axiom._completion import (
 )
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook

@@ -14,7 +14,7 @@ from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secr
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
-from airflow_provider_axiom._runs import RunRef
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
 __all__ = ["EVENT_STATUSES", "AxiomRunTrigger"]
