@@ -149,7 +149,6 @@ class AxiomRunSensor(BaseSensorOperator):
                 deadline=deadline,
                 axiom_conn_id=self.axiom_conn_id,
                 poll_interval=float(self.poke_interval),
-                max_poll_interval=float(self.poke_interval),
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
             ),
