@@ -95,8 +95,9 @@ def test_a_task_state_saved_by_0_2_is_resumed_by_the_retry(axiom_emulator, defer
     ctx = {"ti": FakeTI(), "task_state_store": store}
     with pytest.warns(DeprecationWarning, match="task state saved by 0.2"):
         if deferrable:
-            event = asyncio.run(run_trigger(defer(retry, ctx), emulated))
-            result = retry.execute_complete(ctx, event)
+            trigger = defer(retry, ctx)
+            assert store.data["axiom_run"] == {KEY: trigger.serialize()[1][KEY]}  # saved again in the one shape
+            result = retry.execute_complete(ctx, asyncio.run(run_trigger(trigger, emulated)))
         else:
             result = retry.execute(ctx)
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}

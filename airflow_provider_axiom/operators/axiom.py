@@ -273,8 +273,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             if self.wait_for_completion:  # saved first: a retry re-attaches to this run, never sends another
                 attempt = getattr(context.get("ti"), "try_number", None)
                 ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)
-                retention = self.timeout + timedelta(days=1)
-                task_state(context, "set", STATE_KEY, {KEY: ref.to_dict()}, retention=retention)
+                self._save(context, ref)
             self._record(context, result.automation_name, result.viewer_url, result.triggered_at, result=result)
             if ref is None:
                 return result.to_dict()
@@ -325,9 +324,12 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         """
         if not self.wait_for_completion:
             return None
-        previous = self._saved_run(task_state(context, "get", STATE_KEY), attempt)
+        saved = task_state(context, "get", STATE_KEY)
+        previous = self._saved_run(saved, attempt)
         if previous is None or previous.automation_name != name:
             return None
+        if KEY not in saved:  # saved by 0.2: saved again in the one shape, which later releases read
+            self._save(context, previous)
         ref = previous
         try:
             look = look_once(self.hook, ref, fetch_output=self.fetch_output, logger=self.log)
@@ -352,6 +354,10 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if _upgrade.is_state(saved):
             return _upgrade.state_ref(saved, self.clock_tolerance, attempt=attempt)
         return None
+
+    def _save(self, context: Context, ref: RunRef) -> None:
+        """Keep the run's identity in the task state until the run ends (a retry re-attaches from it)."""
+        task_state(context, "set", STATE_KEY, {KEY: ref.to_dict()}, retention=self.timeout + timedelta(days=1))
 
     def _trigger(self, name: str, data: Any) -> TriggerResult:
         return self.hook.trigger_automation(name, data)
