@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AirflowUnderTest, wait_for
+from tests.e2e.airflow_kit import AirflowUnderTest
 from tests.e2e.dags.e2e_axiom_task_logs_dags import LOGS_AUTOMATION, LOGS_COPIES, LOGS_DAG_ID, LOGS_TASK_ID
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
