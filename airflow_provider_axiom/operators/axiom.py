@@ -279,7 +279,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 return result.to_dict()
         else:
             assert ref is not None
-            self._record(context, ref.automation_name, ref.viewer_url, ref.triggered_at, reattached=True)
+            self._record(context, ref.automation_name, ref.viewer_url, ref.triggered_at)
         self._ref = ref
         if self.deferrable:
             self.defer(
@@ -370,12 +370,12 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         triggered_at: DateTime | None,
         *,
         result: TriggerResult | None = None,
-        reattached: bool = False,
         succeeded: bool = False,
     ) -> None:
         """Push the viewer link and trigger time, and say in one line what happened (the link's password masked).
 
-        ``result``: ``/trigger``'s answer, when this attempt sent it.
+        ``result``: ``/trigger``'s answer, when this attempt sent it; without it, the run an earlier attempt
+        started is re-attached to (or, ``succeeded``, its result returned).
         """
         mask_secret(viewer_password(viewer_url))  # before anything could log it
         self._viewer_url = viewer_url
@@ -391,7 +391,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 name,
                 triggered_at,
             )
-        elif reattached or result is None:
+        elif result is None:
             _metrics.run_reattached(self.axiom_conn_id)
             self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, triggered_at)
         elif result.status == "queued":
