@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pendulum import DateTime
 
+from airflow_provider_axiom._matching import first_run_since
 from airflow_provider_axiom._protocol import (
     NOT_JSON,
     ApiRequest,
@@ -37,7 +38,7 @@ from airflow_provider_axiom._protocol import (
     safe_to_resend,
 )
 from airflow_provider_axiom._ratelimit import key_fingerprint
-from airflow_provider_axiom._runs import TRIGGER_SPACING, first_run_since
+from airflow_provider_axiom._run_ref import TRIGGER_SPACING
 from airflow_provider_axiom.exceptions import (
     AxiomError,
     AxiomNotFoundError,
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 LOG_SCOPE: contextvars.ContextVar[str] = contextvars.ContextVar("axiom_log_scope", default="")
 
 T = TypeVar("T")
+
+#: Longest single backoff wait, and the total backoff one call may spend, in seconds (the hook's defaults).
+DEFAULT_MAX_WAIT = 30.0
+DEFAULT_RETRY_BUDGET = 120.0
 
 #: Run reports read when checking whether a lost /trigger answer had started a run.
 CHECK_REPORT_COUNT = 20
@@ -102,8 +107,8 @@ class CallContext:
     api_key: str
     max_retries: int
     trigger_check_window: float
-    retry_max_wait: float = 30.0
-    retry_budget: float = 120.0
+    retry_max_wait: float = DEFAULT_MAX_WAIT
+    retry_budget: float = DEFAULT_RETRY_BUDGET
     rate_limit_patience: float = 600.0
     skew: timedelta = timedelta(0)  # server clock minus local clock, learnt from Date headers
     jitter: Callable[[], float] = random.random

@@ -17,12 +17,20 @@ import httpx
 if TYPE_CHECKING:
     from airflow_provider_axiom.exceptions import AxiomConfigError
 
+#: Seconds to wait for each answer (the connection's ``timeout``).
+DEFAULT_TIMEOUT = 30.0
+#: Seconds after a trigger its run may still appear in run reports (``trigger_check_window``).
+DEFAULT_TRIGGER_CHECK_WINDOW = 10.0
+#: Seconds an automation must be idle before a queued trigger's run is surely among those seen
+#: (``queue_idle_window``): the docs say a queued run is retried every five minutes and starts within ten.
+DEFAULT_QUEUE_IDLE_WINDOW = 600.0
+
 #: The public API, used when the connection has no host.
 DEFAULT_BASE_URL = "https://lar.axiom.ai/api/v3"
 
 #: name -> (default, smallest allowed, type, label, description): the connection's extras.
 EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
-    "timeout": (30.0, 1, float, "Request timeout (seconds)", "Timeout for reading each answer. Default 30."),
+    "timeout": (DEFAULT_TIMEOUT, 1, float, "Request timeout (seconds)", "Timeout for reading each answer. Default 30."),
     "connect_timeout": (
         5.0,
         0.1,
@@ -40,7 +48,7 @@ EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
         "workers or triggerers use the key. Default 100.",
     ),
     "trigger_check_window": (
-        10.0,
+        DEFAULT_TRIGGER_CHECK_WINDOW,
         0,
         float,
         "Lost-trigger check window (seconds)",
@@ -48,7 +56,7 @@ EXTRAS: dict[str, tuple[float, float, type, str, str]] = {
         "re-sending. Default 10. Also how long after a trigger its run may still appear in run reports.",
     ),
     "queue_idle_window": (
-        600.0,
+        DEFAULT_QUEUE_IDLE_WINDOW,
         0,
         float,
         "Queue idle window (seconds)",
@@ -73,12 +81,12 @@ class AxiomSettings:
 
     api_key: str = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = 5.0
     max_retries: int = 5
     rate_limit_per_minute: int = 100
-    trigger_check_window: float = 10.0
-    queue_idle_window: float = 600.0
+    trigger_check_window: float = DEFAULT_TRIGGER_CHECK_WINDOW
+    queue_idle_window: float = DEFAULT_QUEUE_IDLE_WINDOW
     concurrent_runs: int = 0
 
     def with_overrides(self, **changes: Any) -> AxiomSettings:

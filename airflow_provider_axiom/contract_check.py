@@ -44,10 +44,12 @@ from airflow_provider_axiom._protocol import (
 )
 from airflow_provider_axiom._protocol.requests import VIEWER_LINK_KEY
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW
 from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom._transport import client_options
 
-COUNTS = (5, 100, 2500)
+#: The counts asked of ``/run-reports``: the widest is the widest read the poller makes.
+COUNTS = (5, 100, MAX_REPORT_WINDOW)
 #: How soon a started run must be listed: at once (a couple of seconds) is the docs' reading;
 #: up to the lost-trigger check window (10 s by default) the package copes.
 LISTED_AT_ONCE = 2.0
@@ -206,13 +208,14 @@ def _count_finding(got: dict[int, int]) -> Finding:
         return Finding("/run-reports returns at most `count` reports", answered + " (more than asked)", False)
     if capped is not None:
         return Finding(
-            "/run-reports honours `count` up to 2,500 (a silent cap would read as 'no older runs')",
+            f"/run-reports honours `count` up to {MAX_REPORT_WINDOW:,} (a silent cap would read as 'no older runs')",
             answered + f": capped at {capped[1]} (or the account has exactly {capped[1]} runs)",
             matches=False,
         )
     return Finding(
-        "/run-reports honours `count` up to 2,500 (a silent cap would read as 'no older runs')",
-        answered + ("" if got[2500] == 2500 else f": the account has {got[2500]} runs"),
+        f"/run-reports honours `count` up to {MAX_REPORT_WINDOW:,} (a silent cap would read as 'no older runs')",
+        answered
+        + ("" if got[MAX_REPORT_WINDOW] == MAX_REPORT_WINDOW else f": the account has {got[MAX_REPORT_WINDOW]} runs"),
         matches=True,
     )
 

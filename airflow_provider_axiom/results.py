@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pendulum import DateTime
 
 from airflow_provider_axiom._run_state import RunState  # public here: a run's state as the provider reads it
+from airflow_provider_axiom._time import iso, to_datetime
 
 __all__ = ["RemainingRuntime", "RunData", "RunReport", "RunState", "StopResult", "TriggerResult"]
 
@@ -18,8 +19,6 @@ Rows = list[list[str]]
 class _Result:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (timestamps as ISO 8601 strings)."""
-        from airflow_provider_axiom._protocol.time import iso  # here: _protocol imports this module
-
         out = {}
         for key, value in asdict(self).items():  # type: ignore[call-overload]
             out[key] = iso(value) if isinstance(value, DateTime) else value
@@ -48,8 +47,6 @@ class TriggerResult(_Result):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TriggerResult:
         """Rebuild a result saved with :meth:`to_dict`."""
-        from airflow_provider_axiom._protocol.time import to_datetime  # here: _protocol imports this module
-
         return cls(
             automation_name=str(data["automation_name"]),
             status="queued" if data.get("status") == "queued" else "started",

@@ -12,7 +12,7 @@ What runs
   end spread over ``--durations`` emulated seconds (about one in seven fails). Each run is started
   through ``AxiomHook.trigger_automation`` and handed to an ``AxiomRunTrigger`` built as the operator
   builds it (``not_before`` = the trigger's ``sent_at`` minus the operator's 2 s tolerance, 6 h
-  deadline, ``poll_interval`` 5 s, ``max_poll_interval`` 60 s). All N triggers are then driven with
+  deadline, ``poll_interval`` 5 s). All N triggers are then driven with
   ``async for event in trigger.run()`` concurrently in one event loop of one process, as a triggerer
   holds them. Setup (the triggers) happens with the emulator's clock paused and its limit lifted, in a
   separate process, so the measured phase starts with N runs waiting and a fresh rate-limit window.
@@ -42,7 +42,7 @@ grace plus setup, 7-8 minutes.
 
 ``--speed S`` (used by ``--quick``) compresses time for smoke runs: the emulator then counts its rolling
 minute in emulated seconds (``rate_limit_clock: emulated``, also set at speed 1, where the two agree),
-the triggers get ``poll_interval = 5 / S`` and ``max_poll_interval = 60 / S`` real seconds, and the
+the triggers get ``poll_interval = 5 / S`` real seconds, and the
 connection ``rate_limit_per_minute = 100 x S``. Cadence and budget then match in emulated time, the
 window does not: expect 429s and "most calls in 60 s" above 100 that speed 1 would not show. HTTP
 round trips and event-loop delays also look ``S`` times longer in emulated seconds.
@@ -80,7 +80,6 @@ SAME_NAME = "Shared nightly scrape"
 SAME_NAME_SPACING = 7.0  # emulated seconds between runs of one name (> the 6 s one process spaces them)
 OPERATOR_TOLERANCE = timedelta(seconds=2)  # the operator's default clock_tolerance
 POLL_INTERVAL = 5.0  # the operator's default poll_interval (emulated seconds here)
-MAX_POLL_INTERVAL = 60.0  # the operator's default max_poll_interval
 LIMIT = 100  # calls per rolling minute per key
 HERE = Path(__file__).resolve()
 GOLDEN = 0.6180339887498949
@@ -327,7 +326,7 @@ def role_wait(args: argparse.Namespace) -> dict[str, Any]:
     _set_connection(args.base_url, rate_limit_per_minute=int(LIMIT * args.speed))
     import pendulum
 
-    from airflow_provider_axiom._runs import RunRef
+    from airflow_provider_axiom._run_ref import RunRef
     from airflow_provider_axiom.results import TriggerResult
     from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 
@@ -353,7 +352,6 @@ def role_wait(args: argparse.Namespace) -> dict[str, Any]:
             deadline=deadline,
             axiom_conn_id="axiom_default",
             poll_interval=POLL_INTERVAL / args.speed,
-            max_poll_interval=MAX_POLL_INTERVAL / args.speed,
             fetch_output=args.fetch_output,
         )
         for r in started

@@ -38,7 +38,6 @@ def example_axiom_trigger_and_wait():
         data=product_urls(),
         deferrable=True,  # wait in the triggerer, not in a worker slot
         poll_interval=5,
-        max_poll_interval=60,
         timeout=timedelta(hours=1),
         retries=2,
         retry_delay=timedelta(minutes=1),

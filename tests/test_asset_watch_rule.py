@@ -19,6 +19,7 @@ import pytest
 
 from airflow_provider_axiom._completion import watch as watch_module
 from airflow_provider_axiom._completion.watch import WATERMARK_LAG, WatchState, run_key
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.exceptions import AxiomAuthError, AxiomNotFoundError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
@@ -332,10 +333,8 @@ def test_20_watchers_and_100_waiting_runs_share_one_reports_call_per_tick(axiom_
     waiting = [hook.trigger_automation("Long crawl") for _ in range(100)]
     triggers: list[Any] = [
         AxiomRunTrigger(
-            automation_name=r.automation_name,
-            not_before=r.sent_at.subtract(seconds=2),
+            run=RunRef(r.automation_name, r.sent_at.subtract(seconds=2), viewer_url=r.viewer_url),
             deadline=emulated.now.add(hours=2),
-            viewer_url=r.viewer_url,
         )
         for r in waiting
     ]

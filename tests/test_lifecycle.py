@@ -301,7 +301,8 @@ async def test_sensor_deferrable(axiom_emulator):
         timeout=600,
     )
     trigger = await asyncio.to_thread(defer, s, context())
-    assert trigger.poll_interval == trigger.max_poll_interval == 5  # honours poke_interval
+    assert trigger.poll_interval == 5  # honours poke_interval
+    assert "max_poll_interval" not in trigger.serialize()[1]  # deprecated, and never passed on
     emulated = EmulatedTime(axiom_emulator)
     event = await run_trigger(trigger, emulated)
     assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
@@ -360,7 +361,7 @@ def test_run_behind_many_newer_runs_is_still_found(axiom_emulator):
     import httpx
 
     from airflow_provider_axiom._completion import look_once
-    from airflow_provider_axiom._runs import RunRef
+    from airflow_provider_axiom._run_ref import RunRef
 
     with AxiomHook() as hook:
         ours = hook.trigger_automation("Export leads")

@@ -15,21 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_axiom._matching import Rules, RunObservation, match, rows_unavailable
+from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW, REPORT_WINDOW, narrower, reaches, wider
+from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import (
-    DEFAULT_TOLERANCE,
-    MAX_REPORT_WINDOW,
-    REPORT_WINDOW,
-    Rules,
-    RunObservation,
-    RunRef,
-    match,
-    narrower,
-    reaches,
-    rows_unavailable,
-    still_newest,
-    wider,
-)
+from airflow_provider_axiom._runs import still_newest
 from airflow_provider_axiom.results import RunReport, TriggerResult
 
 T0 = pendulum.datetime(2026, 11, 25, 12, 0, 0, tz="UTC")
@@ -317,7 +307,7 @@ def test_no_waiter_ever_reports_another_run_nor_ends_before_its_own(case):
 
 
 def test_default_tolerance_and_spacing_keep_one_process_s_windows_apart():
-    from airflow_provider_axiom._runs import RESOLUTION, TRIGGER_SPACING
+    from airflow_provider_axiom._run_ref import RESOLUTION, TRIGGER_SPACING
 
     first = RunRef.from_trigger(trigger(0, rtt=0.9))
     second = RunRef.from_trigger(trigger(TRIGGER_SPACING.total_seconds(), rtt=0.05))

@@ -23,7 +23,7 @@ def test_the_password_is_masked_and_the_link_kept_only_for_the_task(axiom_emulat
     password = run["pw"]
     assert redact(f"watch {run['viewer_url']}") == f"watch {run['viewer_url'].replace(password, '***')}"
     event = asyncio.run(run_trigger(trigger, emulated))
-    assert event["viewer_url"] == run["viewer_url"]  # the result keeps the whole link
+    assert event["run"]["viewer_url"] == run["viewer_url"]  # the result keeps the whole link
     with pytest.raises(AxiomRunFailedError) as failed:
         op.execute_complete({"ti": FakeTI()}, event)
     assert password not in str(failed.value) and failed.value.viewer_url == run["viewer_url"]

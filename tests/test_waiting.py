@@ -17,7 +17,7 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom._compat import AirflowFailException
-from airflow_provider_axiom._runs import RunRef
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -85,10 +85,10 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
 
 def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):
     """Our run is found, then 510 newer runs of another automation push it out of every read."""
-    from airflow_provider_axiom import _runs
+    from airflow_provider_axiom import _matching, _report_window
     from airflow_provider_axiom._completion import poller
 
-    for module in (poller, _runs):  # the widest read, smaller to keep this quick
+    for module in (poller, _report_window, _matching):  # the widest read, smaller to keep this quick
         monkeypatch.setattr(module, "MAX_REPORT_WINDOW", 500)
     axiom_emulator.load_scenario(
         {
@@ -134,8 +134,7 @@ def test_a_deadline_is_kept_while_the_limiter_queue_is_long(axiom_emulator, monk
     hook = AxiomHook("axiom_slow")
     result = hook.trigger_automation("Long crawl")  # takes the key's only slot this minute
     trigger = AxiomRunTrigger(
-        automation_name="Long crawl",
-        not_before=result.sent_at.subtract(seconds=2),
+        run=RunRef("Long crawl", result.sent_at.subtract(seconds=2)),
         deadline=pendulum.now("UTC").add(seconds=1),
         axiom_conn_id="axiom_slow",
     )
@@ -211,8 +210,7 @@ def test_a_missing_connection_fails_at_once_naming_it(axiom_emulator):
         op.execute({"ti": FakeTI()})
     assert isinstance(exc.value, AirflowFailException) and "airflow connections add" in str(exc.value)
     trigger = AxiomRunTrigger(
-        automation_name="Export leads",
-        not_before=pendulum.now("UTC"),
+        run=RunRef("Export leads", pendulum.now("UTC")),
         deadline=pendulum.now("UTC").add(hours=1),
         axiom_conn_id="no_such_conn",
     )
@@ -273,7 +271,7 @@ def test_a_retry_resumed_with_an_earlier_trys_event_starts_over(axiom_emulator):
     assert trigger.run_ref.attempt == 1
     trigger.hook = emulated.hook()
     failed = asyncio.run(first_event(trigger))
-    assert failed["status"] == "failure" and failed["attempt"] == 1
+    assert failed["status"] == "failure" and failed["run"]["attempt"] == 1
     retry = operator(emulated, automation_name="Broken checkout flow", deferrable=True)
     with pytest.raises(TaskDeferred):  # the retry triggers a new run and defers, instead of failing again
         retry.execute_complete({"ti": retry_ti}, failed)

@@ -13,9 +13,10 @@ worker-side wait (through ``asyncio.run``). Its deadline is absolute and kept ex
 waits on an event with a timeout, so no tick, backoff or limiter queue sleeps past it.
 
 **The event contract.** The trigger yields one event ``{"status": "success" | "failure" |
-"timeout" | "error", "message", "automation_name", "viewer_url", "triggered_at", "summary"?,
-"error_class"?, ...}``; :func:`complete_from_event` turns it into the task's result or error and
-fails closed on anything else.
+"timeout" | "error", "message", "run", "summary"?, "error_class"?, ...}``, ``run`` the run's
+identity value (``RunRef.to_dict()``, the form the trigger was given), read back by
+:func:`~airflow_provider_axiom._completion.events.run_field`; :func:`complete_from_event` turns it
+into the task's result or error and fails closed on anything else.
 """
 
 from __future__ import annotations

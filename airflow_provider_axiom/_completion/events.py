@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_axiom import exceptions
+from airflow_provider_axiom._matching import DataUnavailable, RunObservation
 from airflow_provider_axiom._protocol import iso
+from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
-from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
+from airflow_provider_axiom._upgrade import event_field
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomError, AxiomRunFailedError, AxiomRunTimeoutError
 
 #: An event's status when the run outlived the task's deadline, and when the wait failed (or cannot tell).
@@ -83,17 +86,22 @@ def defer_timeout(remaining: timedelta) -> timedelta:
 
 
 def event(ref: RunRef, status: str, message: str, **extra: Any) -> dict[str, Any]:
-    """A wait's event: ``status`` (one of :data:`EVENT_STATUSES`), ``message``, and what the task needs."""
-    return {
-        "status": status,
-        "message": message,
-        "automation_name": ref.automation_name,
-        "viewer_url": ref.viewer_url,
-        "run_id": ref.run_id,
-        "triggered_at": iso(ref.triggered_at),
-        "attempt": ref.attempt,
-        **extra,
-    }
+    """A wait's event: ``status`` (one of :data:`EVENT_STATUSES`), ``message``, and the run's identity under
+    :data:`~airflow_provider_axiom._run_ref.KEY` (its own serialised form, read back with :func:`run_field`)."""
+    return {"status": status, "message": message, KEY: ref.to_dict(), **extra}
+
+
+def run_field(event: Any, key: str) -> Any:
+    """A field of the run's identity an event carries (``automation_name``, ``viewer_url``, ``run_id``,
+    ``attempt``...); None when absent. An event yielded by 0.2 had them as loose keys: read with a warning."""
+    if not isinstance(event, dict):
+        return None
+    run = event.get(KEY)
+    if isinstance(run, dict):
+        return run.get(key)
+    if "automation_name" in event:
+        return event_field(event, key)
+    return None
 
 
 def settles_run(event: Any) -> bool:
@@ -110,7 +118,7 @@ def stale_event(context: Any, event: Any) -> bool:
     decide the new try: it starts over with ``execute``.
     """
     ti = context.get("ti") if isinstance(context, dict) else None
-    attempt = event.get("attempt") if isinstance(event, dict) else None
+    attempt = run_field(event, "attempt")
     try_number = getattr(ti, "try_number", None)
     return isinstance(attempt, int) and isinstance(try_number, int) and attempt != try_number
 
@@ -120,19 +128,17 @@ def complete_from_event(event: Any, *, stop: Any = None) -> dict[str, Any]:
 
     ``stop(event)`` is called for a ``timeout`` event and says whether the run was stopped.
     """
-    from airflow_provider_axiom import exceptions
-
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise AxiomApiError(
             f"unexpected event from the axiom.ai trigger: {event!r}", hint="This is a bug; please report it"
         )
     status = event["status"]
-    name = event.get("automation_name") or "?"
+    name = run_field(event, "automation_name") or "?"
     summary = event.get("summary") or {}
     if status == RunState.SUCCESS:
         return dict(summary)
     if status == RunState.FAILURE:
-        raise failure_error({"automation_name": name, "viewer_url": event.get("viewer_url"), **summary})
+        raise failure_error({"automation_name": name, "viewer_url": run_field(event, "viewer_url"), **summary})
     if status == TIMEOUT:
         stopped = bool(stop(event)) if stop else False
         raise timeout_error(str(event.get("message")), stopped)

@@ -1,6 +1,6 @@
 """The shared poller: one ``/run-reports`` call per tick for every run waited for with one key in one event loop.
 
-Each tick reads the latest reports once and hands them to :func:`~airflow_provider_axiom._runs.match`,
+Each tick reads the latest reports once and hands them to :func:`~airflow_provider_axiom._matching.match`,
 which assigns runs to every waiter together. What then needs ``/run-data`` (a successful run's rows,
 the status of a run with a run id, a run beyond the widest window) goes to one reader, one call at a
 time, at the pace the key's limiter allows, so a tick never queues behind more than one such read.
@@ -20,26 +20,21 @@ from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics, _run_ids
 from airflow_provider_axiom._completion.notices import Done, Inbox, Notice, key_scope, own_context
-from airflow_provider_axiom._protocol import run_state
-from airflow_provider_axiom._ratelimit import key_fingerprint
-from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import (
-    MAX_REPORT_WINDOW,
-    REPORT_WINDOW,
+from airflow_provider_axiom._matching import (
     DataUnavailable,
     Rules,
     RunObservation,
-    RunRef,
     deep_observation,
     match,
-    narrower,
     needs_deep_look,
-    output_of,
-    reaches,
     rows_unavailable,
-    still_newest,
-    wider,
 )
+from airflow_provider_axiom._protocol import run_state
+from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW, REPORT_WINDOW, narrower, reaches, wider
+from airflow_provider_axiom._run_ref import RunRef
+from airflow_provider_axiom._run_state import RunState
+from airflow_provider_axiom._runs import output_of, still_newest
 from airflow_provider_axiom.exceptions import AxiomError, AxiomOutputUnreadableError
 from airflow_provider_axiom.results import RunReport
 

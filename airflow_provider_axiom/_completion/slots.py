@@ -13,7 +13,7 @@ would be queued, and sent when a slot frees:
   ``concurrent_runs``; unset, only the automation's own runs hold a trigger);
 - **never longer than the API's own queue**: past ``max_hold`` after it was first held (ten
   minutes: a queued trigger starts within ten) it is sent anyway, and a queued answer is matched by
-  the queue rule (``_runs``);
+  the queue rule (``_matching``);
 - **one at a time, in one process**: a trigger let go stands as a *grant* on its automation (and on
   the account's count) until the wait for its run is handed to this process (from then on the rows
   rule holds the automation until that wait has its outcome), or ``HANDOVER`` after its run ended
@@ -42,8 +42,8 @@ from airflow_provider_axiom._completion.notices import Done, Inbox, wait_saying
 from airflow_provider_axiom._completion.poller import poller_for
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._report_window import REPORT_WINDOW
 from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import REPORT_WINDOW
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RunReport
 

@@ -19,8 +19,9 @@ from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.events import event, run_summary
 from airflow_provider_axiom._completion.notices import Notice, wait_saying
 from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
+from airflow_provider_axiom._matching import DataUnavailable, RunObservation
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import DataUnavailable, RunObservation, RunRef
 from airflow_provider_axiom.exceptions import AxiomError
 
 if TYPE_CHECKING:

@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._completion.poller import MAX_REPORT_WINDOW
+from airflow_provider_axiom._matching import DataUnavailable
 from airflow_provider_axiom._protocol import closest_names, iso, parse_timestamp, run_state
+from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW
 from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import DataUnavailable, newest_of_name, same_outcome
+from airflow_provider_axiom._runs import newest_of_name, same_outcome
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 from airflow_provider_axiom.results import RunReport
 

@@ -44,7 +44,7 @@ from airflow_provider_axiom._protocol.responses import (
     run_state,
     says_finished,
 )
-from airflow_provider_axiom._protocol.time import iso, parse_http_date, parse_timestamp, to_datetime, utcnow
+from airflow_provider_axiom._time import iso, parse_http_date, parse_timestamp, to_datetime, utcnow
 
 __all__ = [
     "DOCUMENTED_STATUSES",

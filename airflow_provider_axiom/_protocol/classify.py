@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_axiom._protocol.responses import NOT_JSON
-from airflow_provider_axiom._protocol.time import parse_http_date, utcnow
+from airflow_provider_axiom._time import parse_http_date, utcnow
 from airflow_provider_axiom.exceptions import (
     SUMMARIES,
     AxiomApiError,

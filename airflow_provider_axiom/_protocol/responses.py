@@ -10,8 +10,8 @@ from typing import Any
 from pendulum import DateTime
 
 from airflow_provider_axiom._protocol.requests import VIEWER_LINK_KEY
-from airflow_provider_axiom._protocol.time import parse_timestamp
 from airflow_provider_axiom._run_state import RunState
+from airflow_provider_axiom._time import parse_timestamp
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomBadResponseError
 from airflow_provider_axiom.results import (
     RemainingRuntime,

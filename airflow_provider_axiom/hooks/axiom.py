@@ -9,7 +9,15 @@ from typing import Any, TypeVar
 from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics, get_provider_info
-from airflow_provider_axiom._calls import Call, CallContext, Plan, SuggestNames, TriggerCall
+from airflow_provider_axiom._calls import (
+    DEFAULT_MAX_WAIT,
+    DEFAULT_RETRY_BUDGET,
+    Call,
+    CallContext,
+    Plan,
+    SuggestNames,
+    TriggerCall,
+)
 from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
     BaseHook,
@@ -44,10 +52,6 @@ from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RemainingRuntime, RunData, RunReport, StopResult, TriggerResult
 
 T = TypeVar("T")
-
-#: Longest single backoff wait, and the total backoff one call may spend, in seconds.
-DEFAULT_MAX_WAIT = 30.0
-DEFAULT_RETRY_BUDGET = 120.0
 
 
 class AxiomHook(BaseHook):

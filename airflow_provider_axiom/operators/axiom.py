@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_axiom import _metrics
+from airflow_provider_axiom import _metrics, _upgrade
 from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, mask_secret, xcom_value
 from airflow_provider_axiom._completion import (
     complete_from_event,
@@ -21,9 +22,10 @@ from airflow_provider_axiom._completion import (
     stop_remote_run,
     wait_for_run,
 )
+from airflow_provider_axiom._completion.events import run_field
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, KEY, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
 XCOM_VIEWER_URL = "viewer_url"
 XCOM_TRIGGERED_AT = "triggered_at"
 
-#: Task state store key holding the trigger result until the run ends (re-attach on retry, Airflow 3.3+).
+#: Task state store key holding the run's identity until the run ends (re-attach on retry, Airflow 3.3+):
+#: ``{"run": RunRef.to_dict()}``, the form the trigger's arguments and the event carry under the same key.
 STATE_KEY = "axiom_run"
 
 
@@ -105,7 +108,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     :param wait_for_completion: wait for the run to end (default) or return once triggered.
     :param deferrable: wait in the triggerer instead of the worker.
     :param poll_interval: seconds between looks at run reports (the shared poller's tick).
-    :param max_poll_interval: kept for compatibility (see :class:`AxiomRunTrigger`).
+    :param max_poll_interval: deprecated and ignored (a ``DeprecationWarning``; see :class:`AxiomRunTrigger`).
     :param timeout: how long to wait for the run, queue included (seconds or timedelta). When it
         (or the task's ``execution_timeout``, counted from the try's start) passes, the run is asked
         to stop and the task fails with ``AxiomRunTimeoutError``.
@@ -137,7 +140,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
+        max_poll_interval: float | None = None,
         timeout: timedelta | float = timedelta(hours=6),
         max_consecutive_errors: int = 5,
         clock_tolerance: timedelta | float = DEFAULT_TOLERANCE,
@@ -152,10 +155,11 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         self.axiom_conn_id = axiom_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        if poll_interval <= 0 or max_poll_interval <= 0:
-            raise ValueError("poll_interval and max_poll_interval must be positive")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        if max_poll_interval is not None:
+            _upgrade.max_poll_interval(type(self).__name__)
         self.poll_interval = float(poll_interval)
-        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.timeout = as_timedelta(timeout, "timeout")
         self.max_consecutive_errors = max(1, int(max_consecutive_errors))
         self.clock_tolerance = as_timedelta(clock_tolerance, "clock_tolerance", allow_zero=True)
@@ -179,10 +183,10 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         resumed = self._resume(context, name, attempt)
         if isinstance(resumed, dict):
             return resumed
-        if resumed is None:
-            self._hold_for_slot(context, name, deadline, held_since=now)  # may defer to AxiomSlotTrigger
-        result = resumed or self._trigger(context, name, data)
-        return self._after_trigger(context, result, deadline, reattached=resumed is not None)
+        if resumed is not None:
+            return self._after_trigger(context, deadline, ref=resumed)
+        self._hold_for_slot(context, name, deadline, held_since=now)  # may defer to AxiomSlotTrigger
+        return self._after_trigger(context, deadline, result=self._trigger(name, data))
 
     def execute_after_slot(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomSlotTrigger`: send the trigger (on ``timeout`` nothing was started)."""
@@ -197,7 +201,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             # the same bound.
             held_since = to_datetime(event["held_since"], "held_since")
             self._hold_for_slot(context, name, deadline, held_since=held_since, looked_at_once=True)
-        return self._after_trigger(context, self._trigger(context, name, data), deadline, reattached=False)
+        return self._after_trigger(context, deadline, result=self._trigger(name, data))
 
     def _hold_for_slot(
         self, context: Context, name: str, deadline: DateTime, *, held_since: DateTime, looked_at_once: bool = False
@@ -259,14 +263,25 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             await self.hook.aclose()
 
     def _after_trigger(
-        self, context: Context, result: TriggerResult, deadline: DateTime, *, reattached: bool
+        self, context: Context, deadline: DateTime, *, result: TriggerResult | None = None, ref: RunRef | None = None
     ) -> dict[str, Any]:
-        """Record the trigger, then return (``wait_for_completion=False``) or wait: deferred, or here."""
-        attempt = getattr(context.get("ti"), "try_number", None)
-        self._record(context, result, reattached=reattached)
-        if not self.wait_for_completion:
-            return result.to_dict()
-        ref = self._ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)
+        """Record the trigger, then return (``wait_for_completion=False``) or wait: deferred, or here.
+
+        ``result``: ``/trigger`` just answered; the run's identity is built from it, once, and saved in
+        the task state. ``ref``: the run an earlier attempt started, re-attached to.
+        """
+        if result is not None:
+            if self.wait_for_completion:  # saved first: a retry re-attaches to this run, never sends another
+                attempt = getattr(context.get("ti"), "try_number", None)
+                ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)
+                self._save(context, ref)
+            self._record(context, result.automation_name, result.viewer_url, result.triggered_at, result=result)
+            if ref is None:
+                return result.to_dict()
+        else:
+            assert ref is not None
+            self._record(context, ref.automation_name, ref.viewer_url, ref.triggered_at)
+        self._ref = ref
         if self.deferrable:
             self.defer(
                 trigger=AxiomRunTrigger(
@@ -274,7 +289,6 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     deadline=deadline,
                     axiom_conn_id=self.axiom_conn_id,
                     poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
                     max_consecutive_errors=self.max_consecutive_errors,
                     fetch_output=self.fetch_output,
                 ),
@@ -300,19 +314,24 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     # -- surviving a retry: the run of an earlier attempt is re-attached to, not started again
 
-    def _resume(self, context: Context, name: str, attempt: int | None) -> TriggerResult | dict[str, Any] | None:
+    def _resume(self, context: Context, name: str, attempt: int | None) -> RunRef | dict[str, Any] | None:
         """The run an earlier attempt left, if this attempt should carry on with it (Airflow 3.3+).
 
         As the Task SDK's ``ResumableJobMixin``: a run still queued or running is re-attached to
-        (the result of that trigger is returned); one that already succeeded gives its result
-        (a dict); one that failed, or none at all, means a new run (None). When its state cannot be
-        read, it is re-attached to: a second, billed run is worse than a wait.
+        (its identity is returned, with this attempt's number); one that already succeeded gives its
+        result (a dict); one that failed, or none at all, means a new run (None). When its state cannot
+        be read, it is re-attached to: a second, billed run is worse than a wait. Only a task that waits
+        saves its run (``wait_for_completion``), so only such a task re-attaches.
         """
-        saved = task_state(context, "get", STATE_KEY)
-        if not (isinstance(saved, dict) and saved.get("automation_name") == name):
+        if not self.wait_for_completion:
             return None
-        previous = TriggerResult.from_dict(saved)
-        ref = RunRef.from_trigger(previous, self.clock_tolerance, attempt=attempt)
+        saved = task_state(context, "get", STATE_KEY)
+        previous = self._saved_run(saved, attempt)
+        if previous is None or previous.automation_name != name:
+            return None
+        if KEY not in saved:  # saved by 0.2: saved again in the one shape, which later releases read
+            self._save(context, previous)
+        ref = previous
         try:
             look = look_once(self.hook, ref, fetch_output=self.fetch_output, logger=self.log)
         except AxiomError as err:
@@ -322,38 +341,60 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             return previous
         if look.obs.state.succeeded:
             task_state(context, "delete", STATE_KEY)
-            self._record(context, previous, reattached=True, succeeded=True)
+            self._record(context, name, previous.viewer_url, previous.triggered_at, succeeded=True)
             return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
         self.log.info(
             "axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, look.obs.raw_status
         )
         return None
 
-    def _trigger(self, context: Context, name: str, data: Any) -> TriggerResult:
-        result = self.hook.trigger_automation(name, data)
-        if self.wait_for_completion:
-            task_state(context, "set", STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
-        return result
+    def _saved_run(self, saved: Any, attempt: int | None) -> RunRef | None:
+        """The run a task state names, with this attempt's number (a state saved by 0.2 is read with a warning)."""
+        if isinstance(saved, dict) and isinstance(saved.get(KEY), dict):
+            return replace(RunRef.from_dict(saved[KEY]), attempt=attempt)
+        if _upgrade.is_state(saved):
+            return _upgrade.state_ref(saved, self.clock_tolerance, attempt=attempt)
+        return None
 
-    def _record(self, context: Context, result: TriggerResult, *, reattached: bool, succeeded: bool = False) -> None:
-        """Push the viewer link and trigger time, and say in one line what happened (the link's password masked)."""
-        mask_secret(viewer_password(result.viewer_url))  # before anything could log it
-        self._viewer_url = result.viewer_url
+    def _save(self, context: Context, ref: RunRef) -> None:
+        """Keep the run's identity in the task state until the run ends (a retry re-attaches from it)."""
+        task_state(context, "set", STATE_KEY, {KEY: ref.to_dict()}, retention=self.timeout + timedelta(days=1))
+
+    def _trigger(self, name: str, data: Any) -> TriggerResult:
+        return self.hook.trigger_automation(name, data)
+
+    def _record(
+        self,
+        context: Context,
+        name: str,
+        viewer_url: str | None,
+        triggered_at: DateTime | None,
+        *,
+        result: TriggerResult | None = None,
+        succeeded: bool = False,
+    ) -> None:
+        """Push the viewer link and trigger time, and say in one line what happened (the link's password masked).
+
+        ``result``: ``/trigger``'s answer, when this attempt sent it; without it, the run an earlier attempt
+        started is re-attached to (or, ``succeeded``, its result returned).
+        """
+        mask_secret(viewer_password(viewer_url))  # before anything could log it
+        self._viewer_url = viewer_url
         ti = context["ti"]
-        if result.viewer_url:  # Airflow 3.0 refuses an XCom of None
-            ti.xcom_push(key=XCOM_VIEWER_URL, value=result.viewer_url)
-        ti.xcom_push(key=XCOM_TRIGGERED_AT, value=result.triggered_at.isoformat())
-        name = result.automation_name
+        if viewer_url:  # Airflow 3.0 refuses an XCom of None
+            ti.xcom_push(key=XCOM_VIEWER_URL, value=viewer_url)
+        if triggered_at is not None:
+            ti.xcom_push(key=XCOM_TRIGGERED_AT, value=triggered_at.isoformat())
         if succeeded:  # one line: nothing is re-attached to, the result is returned
             self.log.info(
                 "axiom.ai: the run of %r an earlier attempt started at %s already succeeded; returning its result, "
                 "no new run",
                 name,
-                result.triggered_at,
+                triggered_at,
             )
-        elif reattached:
+        elif result is None:
             _metrics.run_reattached(self.axiom_conn_id)
-            self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, result.triggered_at)
+            self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, triggered_at)
         elif result.status == "queued":
             idle = self.hook.settings.queue_idle_window
             self.log.info(
@@ -381,7 +422,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         if isinstance(event, dict):  # the link is known from the event (AxiomRunLink reads no XCom)
-            self._link_known, self._viewer_url = True, event.get("viewer_url")
+            self._link_known, self._viewer_url = True, run_field(event, "viewer_url")
             mask_secret(viewer_password(self._viewer_url))  # a new worker process after the deferral
         if stale_event(context, event):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
@@ -394,7 +435,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                 task_state(context, "delete", STATE_KEY)
 
     def _stop_event(self, event: dict[str, Any]) -> bool:
-        return self._stop(event.get("viewer_url"), event.get("run_id"), "timeout")
+        return self._stop(run_field(event, "viewer_url"), run_field(event, "run_id"), "timeout")
 
     def _stop(self, viewer_url: str | None, run_id: str | None, why: str) -> bool:
         with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:

@@ -26,7 +26,7 @@ from airflow_provider_axiom._completion import (
     stop_remote_run,
 )
 from airflow_provider_axiom._protocol import to_datetime, validate_name, viewer_password
-from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import as_timedelta, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
@@ -149,7 +149,6 @@ class AxiomRunSensor(BaseSensorOperator):
                 deadline=deadline,
                 axiom_conn_id=self.axiom_conn_id,
                 poll_interval=float(self.poke_interval),
-                max_poll_interval=float(self.poke_interval),
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
             ),

@@ -10,11 +10,12 @@ from typing import Any
 
 from pendulum import DateTime
 
+from airflow_provider_axiom import _upgrade
 from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secret
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
-from airflow_provider_axiom._runs import RunRef
+from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
 __all__ = ["EVENT_STATUSES", "AxiomRunTrigger"]
@@ -37,20 +38,21 @@ class AxiomRunTrigger(BaseTrigger):
     (or output reads) in a row have failed. It never stops the run itself, except in
     :meth:`on_kill` once Airflow says the task is no longer deferred (Airflow 3.3+).
 
-    :param run: the run's identity (:class:`~airflow_provider_axiom._runs.RunRef` or its ``to_dict()``),
-        built by the operator or the sensor: automation name, creation-time window, run id, viewer
-        URL, trigger time and try number.
+    :param run: the run's identity (:class:`~airflow_provider_axiom._run_ref.RunRef` or its ``to_dict()``),
+        built once by the operator (from ``/trigger``'s answer) or the sensor: automation name,
+        creation-time window, run id, viewer URL, trigger time and try number. The event carries it
+        back under the same key.
     :param deadline: absolute UTC time (ISO 8601) at which a ``timeout`` event is yielded.
     :param axiom_conn_id: the connection id (the key itself is never serialised).
     :param poll_interval: the shared poller's tick (seconds, default 5): how often run reports are read.
-    :param max_poll_interval: kept for compatibility; the tick no longer grows with time, and slows
-        down only when the key's rate limit is reached.
+    :param max_poll_interval: deprecated and ignored (a ``DeprecationWarning``): the tick never grows
+        with time, and slows down only when the key's rate limit is reached.
     :param max_consecutive_errors: transient failures in a row tolerated before an ``error`` event.
     :param fetch_output: read a successful run's output rows (one ``/run-data`` call), or skip it.
 
-    Triggers serialised by earlier releases (``automation_name``, ``not_before``, ``run_id``,
-    ``viewer_url``, ``triggered_at``, ``attempt``) are still accepted: they wait for the first run
-    created at or after ``not_before``.
+    Triggers serialised by 0.2 (``automation_name``, ``not_before``, ``run_id``, ``viewer_url``,
+    ``triggered_at``, ``attempt``) are still accepted until 0.4, with a ``DeprecationWarning``: they
+    wait for the first run created at or after ``not_before``, as 0.2 did.
     """
 
     def __init__(
@@ -60,17 +62,25 @@ class AxiomRunTrigger(BaseTrigger):
         run: RunRef | dict[str, Any] | None = None,
         axiom_conn_id: str = AxiomHook.default_conn_name,
         poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
         max_consecutive_errors: int = 5,
         fetch_output: bool = True,
+        max_poll_interval: float | None = None,
         **legacy: Any,
     ) -> None:
         super().__init__()
-        self.run_ref = _run_ref(run, legacy)
+        if max_poll_interval is not None:
+            _upgrade.max_poll_interval("AxiomRunTrigger")
+        if isinstance(run, RunRef):
+            self.run_ref = run
+        elif run is not None:
+            self.run_ref = RunRef.from_dict(run)
+        else:
+            self.run_ref = _upgrade.trigger_ref(legacy)
+        if run is not None and legacy:
+            raise TypeError(f"AxiomRunTrigger got unexpected arguments {sorted(legacy)}")
         self.deadline = to_datetime(deadline, "deadline")
         self.axiom_conn_id = axiom_conn_id
         self.poll_interval = float(poll_interval)
-        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.fetch_output = bool(fetch_output)
 
@@ -82,11 +92,10 @@ class AxiomRunTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "run": self.run_ref.to_dict(),
+                KEY: self.run_ref.to_dict(),
                 "deadline": iso(self.deadline),
                 "axiom_conn_id": self.axiom_conn_id,
                 "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "fetch_output": self.fetch_output,
             },
@@ -161,26 +170,3 @@ class AxiomRunTrigger(BaseTrigger):
             return None
         log.info("axiom.ai: Airflow reports the task's state as %s", found)
         return str(found[0]) if len(found) == 1 and found[0] is not None else None
-
-
-_LEGACY = ("automation_name", "not_before", "triggered_at", "run_id", "viewer_url", "attempt")
-
-
-def _run_ref(run: RunRef | dict[str, Any] | None, legacy: dict[str, Any]) -> RunRef:
-    unknown = sorted(set(legacy) - set(_LEGACY))
-    if unknown:
-        raise TypeError(f"AxiomRunTrigger got unexpected arguments {unknown}")
-    if isinstance(run, RunRef):
-        return run
-    if run is not None:
-        return RunRef.from_dict(run)
-    if not legacy.get("automation_name") or not legacy.get("not_before"):
-        raise TypeError("AxiomRunTrigger needs run= (or, as serialised before 0.3, automation_name and not_before)")
-    return RunRef(
-        automation_name=legacy["automation_name"],
-        not_before=to_datetime(legacy["not_before"], "not_before"),
-        run_id=legacy.get("run_id"),
-        viewer_url=legacy.get("viewer_url"),
-        triggered_at=to_datetime(legacy["triggered_at"], "triggered_at") if legacy.get("triggered_at") else None,
-        attempt=legacy.get("attempt"),
-    )

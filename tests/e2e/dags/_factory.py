@@ -37,13 +37,12 @@ def one_operator_dag(
     default_args: dict[str, Any] | None = None,
     **operator_kwargs: Any,
 ) -> DAG:
-    """A DAG of one operator polling every second (at most every two)."""
+    """A DAG of one operator polling every second."""
     with e2e_dag(dag_id, default_args=default_args) as dag:
         AxiomTriggerAutomationOperator(
             task_id=task_id,
             automation_name=automation_name,
             poll_interval=1,
-            max_poll_interval=2,
             timeout=timedelta(minutes=timeout_minutes),
             **operator_kwargs,
         )

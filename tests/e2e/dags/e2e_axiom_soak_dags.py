@@ -48,14 +48,12 @@ with e2e_dag(SOAK_DAG_ID, max_active_tasks=64) as e2e_axiom_soak:
             deferrable=_deferrable,
             cloud_concurrency=True,  # as the scenario's automations: nothing holds a trigger, no look before it
             poll_interval=1,
-            max_poll_interval=2,
             timeout=timedelta(minutes=5),
         ).expand_kwargs(_kwargs(_task_id))
     AxiomTriggerAutomationOperator.partial(
         task_id=SOAK_TIMEOUT_TASK,
         cloud_concurrency=True,
         poll_interval=1,
-        max_poll_interval=2,
         execution_timeout=SOAK_EXECUTION_TIMEOUT,
     ).expand_kwargs(
         [

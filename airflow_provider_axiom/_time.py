@@ -1,4 +1,7 @@
-"""One timestamp parser for everything the provider reads: API timestamps, HTTP dates and user input."""
+"""One timestamp parser for everything the provider reads: API timestamps, HTTP dates and user input.
+
+The lowest room: it imports nothing of the provider, so ``results`` and ``_protocol`` both read time here.
+"""
 
 from __future__ import annotations
 
