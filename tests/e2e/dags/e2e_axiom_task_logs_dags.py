@@ -1,4 +1,4 @@
-"""DAG for ``tests/e2e/test_task_logs.py``: six mapped copies over one automation with cloud concurrency
+"""DAG for ``tests/e2e/test_trigger_logs_per_task.py``: six mapped copies over one automation with cloud concurrency
 on, triggered within seconds of each other from parallel worker processes and waited for in one
 triggerer, so that some runs cannot be told apart (``ambiguous_run``) or have their rows hidden by a
 newer run (``superseded``). Every copy sends its own id; the emulator echoes it back as the run's rows.
