@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -24,8 +23,8 @@ from airflow_provider_axiom._completion import (
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
 from airflow_provider_axiom._runs import DEFAULT_TOLERANCE, RunRef
-from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
-from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
+from airflow_provider_axiom._tasks import TaskState, as_timedelta, coerce_data, waiting_deadline
+from airflow_provider_axiom.exceptions import AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -66,19 +65,6 @@ class AxiomRunLink(BaseOperatorLink):
 def _run_id_note(result: TriggerResult) -> str:
     """`` (run id ...)`` when ``/trigger`` returned one (recorded and reported; used only where the API reads it)."""
     return f" (run id {result.run_id})" if result.run_id else ""
-
-
-def coerce_data(data: Any) -> Any:
-    """``data`` as given, or parsed from JSON when templating turned it into a string."""
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise AxiomBadRequestError(
-                "data is a string that is not JSON",
-                hint="Pass a list of rows, an XComArg, a JSON string, or set render_template_as_native_obj=True",
-            ) from None
-    return data
 
 
 class AxiomTriggerAutomationOperator(BaseOperator):
@@ -307,7 +293,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         (a dict); one that failed, or none at all, means a new run (None). When its state cannot be
         read, it is re-attached to: a second, billed run is worse than a wait.
         """
-        saved = task_state(context, "get", STATE_KEY)
+        saved = self._saved_run(context).get()
         if not (isinstance(saved, dict) and saved.get("automation_name") == name):
             return None
         previous = TriggerResult.from_dict(saved)
@@ -320,7 +306,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if not look.obs.state.ends_wait:
             return previous
         if look.obs.state.succeeded:
-            task_state(context, "delete", STATE_KEY)
+            self._saved_run(context).delete()
             self._record(context, previous, reattached=True, succeeded=True)
             return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
         self.log.info(
@@ -328,10 +314,14 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         )
         return None
 
+    def _saved_run(self, context: Context) -> TaskState:
+        """Where the trigger result is kept until the run ends (``context["task_state_store"]``, Airflow 3.3+)."""
+        return TaskState(context.get("task_state_store") if hasattr(context, "get") else None, STATE_KEY)
+
     def _trigger(self, context: Context, name: str, data: Any) -> TriggerResult:
         result = self.hook.trigger_automation(name, data)
         if self.wait_for_completion:
-            task_state(context, "set", STATE_KEY, result.to_dict(), retention=self.timeout + timedelta(days=1))
+            self._saved_run(context).set(result.to_dict(), retention=self.timeout + timedelta(days=1))
         return result
 
     def _record(self, context: Context, result: TriggerResult, *, reattached: bool, succeeded: bool = False) -> None:
@@ -390,7 +380,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         finally:
             # An "error" event leaves the run possibly running (or its rows unread): a retry re-attaches to it.
             if settles_run(event):
-                task_state(context, "delete", STATE_KEY)
+                self._saved_run(context).delete()
 
     def _stop_event(self, event: dict[str, Any]) -> bool:
         return self._stop(event.get("viewer_url"), event.get("run_id"), "timeout")
