@@ -6,7 +6,7 @@ next step, until ``Done`` or an :class:`~airflow_provider_axiom.exceptions.Axiom
 backoff and the no-second-run rule for ``/trigger`` are written once, for the sync and the async
 hook alike.
 
-Rooms: ``steps`` (the words between a plan and its driver, and the call context), ``backoff`` (the
+Rooms: ``steps`` (the words between a plan and its driver, and the call context that reads answers), ``backoff`` (the
 retry schedule), ``call`` (the plain call and the name suggestions), ``trigger`` (``/trigger``:
 spacing and the no-second-run rule), ``endpoints`` (the plan of each endpoint). Nothing here knows
 what a run is: what ``/trigger`` needs of run identity (the spacing, finding the run a lost answer
@@ -15,62 +15,6 @@ started) is passed in by the hook.
 
 from __future__ import annotations
 
-from airflow_provider_axiom._calls.backoff import (
-    DEFAULT_MAX_WAIT,
-    DEFAULT_RATE_LIMIT_PATIENCE,
-    DEFAULT_RETRY_BUDGET,
-    Backoff,
-)
-from airflow_provider_axiom._calls.call import Call, SuggestNames
-from airflow_provider_axiom._calls.endpoints import (
-    list_automations_plan,
-    remaining_runtime_plan,
-    run_data_plan,
-    run_reports_plan,
-    simple,
-    stop_plan,
-    trigger_plan,
-)
-from airflow_provider_axiom._calls.steps import (
-    LOG_SCOPE,
-    CallContext,
-    Done,
-    Plan,
-    Raw,
-    Send,
-    Sleep,
-    Step,
-    interpret,
-    transport_error,
-)
-from airflow_provider_axiom._calls.trigger import TRIGGER_SLOTS, FindRun, TriggerCall, TriggerSpacing
+from airflow_provider_axiom._calls.steps import LOG_SCOPE
 
-__all__ = [
-    "DEFAULT_MAX_WAIT",
-    "DEFAULT_RATE_LIMIT_PATIENCE",
-    "DEFAULT_RETRY_BUDGET",
-    "LOG_SCOPE",
-    "TRIGGER_SLOTS",
-    "Backoff",
-    "Call",
-    "CallContext",
-    "Done",
-    "FindRun",
-    "Plan",
-    "Raw",
-    "Send",
-    "Sleep",
-    "Step",
-    "SuggestNames",
-    "TriggerCall",
-    "TriggerSpacing",
-    "interpret",
-    "list_automations_plan",
-    "remaining_runtime_plan",
-    "run_data_plan",
-    "run_reports_plan",
-    "simple",
-    "stop_plan",
-    "transport_error",
-    "trigger_plan",
-]
+__all__ = ["LOG_SCOPE"]

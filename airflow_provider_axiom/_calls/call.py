@@ -9,18 +9,7 @@ from typing import Any, TypeVar
 import httpx
 
 from airflow_provider_axiom._calls.backoff import Backoff
-from airflow_provider_axiom._calls.steps import (
-    LOG_SCOPE,
-    CallContext,
-    Done,
-    Plan,
-    Raw,
-    Send,
-    Sleep,
-    Step,
-    interpret,
-    transport_error,
-)
+from airflow_provider_axiom._calls.steps import LOG_SCOPE, CallContext, Done, Plan, Raw, Send, Sleep, Step
 from airflow_provider_axiom._protocol import ApiRequest, closest_names, list_automations_request, parse_automation_names
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 
@@ -43,13 +32,13 @@ class Call(Plan[T]):
 
     def answered(self, raw: Raw) -> Step:
         try:
-            body = interpret(self.ctx, self.request, raw)
+            body = self.ctx.interpret(self.request, raw)
         except AxiomError as err:
             return self._retry(err)
         return Done(self.parse(body, raw))
 
     def failed(self, exc: httpx.HTTPError) -> Step:
-        return self._retry(transport_error(self.ctx, self.request, exc))
+        return self._retry(self.ctx.transport_error(self.request, exc))
 
     def slept(self) -> Step:
         return Send(self.request)

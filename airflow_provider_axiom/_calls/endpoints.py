@@ -12,21 +12,8 @@ from pendulum import DateTime
 from airflow_provider_axiom._calls.call import Call, SuggestNames
 from airflow_provider_axiom._calls.steps import CallContext, Plan
 from airflow_provider_axiom._calls.trigger import FindRun, TriggerCall
-from airflow_provider_axiom._protocol import (
-    ApiRequest,
-    list_automations_request,
-    parse_automation_names,
-    parse_remaining_runtime,
-    parse_run_data,
-    parse_run_reports,
-    parse_stop,
-    remaining_runtime_request,
-    run_data_request,
-    run_reports_request,
-    stop_request,
-    stop_target,
-    trigger_request,
-)
+from airflow_provider_axiom._protocol import requests, responses
+from airflow_provider_axiom._protocol.requests import ApiRequest
 from airflow_provider_axiom.results import RemainingRuntime, RunData, RunReport, StopResult, TriggerResult
 
 T = TypeVar("T")
@@ -47,28 +34,28 @@ def trigger_plan(
     find_run: FindRun,
 ) -> Plan[TriggerResult]:
     """``/trigger`` (see :class:`TriggerCall`), with the closest names suggested if ``name`` is unknown."""
-    request = trigger_request(name, data)  # validates before anything is sent
+    request = requests.trigger_request(name, data)  # validates before anything is sent
     return SuggestNames(ctx, TriggerCall(ctx, request, name, now, spacing=spacing, find_run=find_run), name)
 
 
 def run_data_plan(ctx: CallContext, name: str | None, run_id: str | None) -> Plan[RunData]:
-    plan = simple(ctx, run_data_request(name, run_id), parse_run_data)
+    plan = simple(ctx, requests.run_data_request(name, run_id), responses.parse_run_data)
     return SuggestNames(ctx, plan, name) if name and not run_id else plan
 
 
 def run_reports_plan(ctx: CallContext, count: int) -> Plan[list[RunReport]]:
-    return simple(ctx, run_reports_request(count), parse_run_reports)
+    return simple(ctx, requests.run_reports_request(count), responses.parse_run_reports)
 
 
 def list_automations_plan(ctx: CallContext) -> Plan[list[str]]:
-    return simple(ctx, list_automations_request(), parse_automation_names)
+    return simple(ctx, requests.list_automations_request(), responses.parse_automation_names)
 
 
 def remaining_runtime_plan(ctx: CallContext) -> Plan[RemainingRuntime]:
-    return simple(ctx, remaining_runtime_request(), parse_remaining_runtime)
+    return simple(ctx, requests.remaining_runtime_request(), responses.parse_remaining_runtime)
 
 
 def stop_plan(ctx: CallContext, viewer_url: str | None, run_id: str | None) -> Plan[StopResult]:
-    request = stop_request(viewer_url, run_id)
-    stopped = stop_target(request)
-    return simple(ctx, request, lambda body: parse_stop(body, stopped))
+    request = requests.stop_request(viewer_url, run_id)
+    stopped = requests.stop_target(request)
+    return simple(ctx, request, lambda body: responses.parse_stop(body, stopped))

@@ -1,7 +1,7 @@
 """The words between a call's plan and the driver that performs it: steps, what came back, the plan's interface.
 
 Also what every plan shares: the :class:`CallContext` the hook hands it (where to, which key, the
-retry policy, the server clock) and :func:`interpret`, the answer's body or its classified error.
+retry policy, the server clock), which also reads an answer: its body or its classified error.
 """
 
 from __future__ import annotations
@@ -100,28 +100,27 @@ class CallContext:
         if server is not None:
             self.skew = server - raw.received_at
 
+    def interpret(self, request: ApiRequest, raw: Raw) -> Any:
+        """The answer's JSON body, or raise the classified error it stands for."""
+        self.learn_clock(raw)
+        body = parse_json(raw.content)
+        if body is NOT_JSON and request.allow_empty_body and 200 <= raw.status_code < 300:
+            body = {}
+        error = classify_response(
+            raw.status_code,
+            body,
+            raw_text=raw.content[:2000].decode("utf-8", "replace") if body is NOT_JSON else "",
+            headers=raw.headers,
+            endpoint=request.endpoint,
+            secret=self.api_key,
+        )
+        if error is not None:
+            raise error
+        return body
 
-def interpret(ctx: CallContext, request: ApiRequest, raw: Raw) -> Any:
-    """The answer's JSON body, or raise the classified error it stands for."""
-    ctx.learn_clock(raw)
-    body = parse_json(raw.content)
-    if body is NOT_JSON and request.allow_empty_body and 200 <= raw.status_code < 300:
-        body = {}
-    error = classify_response(
-        raw.status_code,
-        body,
-        raw_text=raw.content[:2000].decode("utf-8", "replace") if body is NOT_JSON else "",
-        headers=raw.headers,
-        endpoint=request.endpoint,
-        secret=ctx.api_key,
-    )
-    if error is not None:
-        raise error
-    return body
-
-
-def transport_error(ctx: CallContext, request: ApiRequest, exc: httpx.HTTPError) -> AxiomError:
-    return classify_transport_error(exc, endpoint=request.endpoint, base_url=ctx.base_url)
+    def transport_error(self, request: ApiRequest, exc: httpx.HTTPError) -> AxiomError:
+        """The classified error for a request that got no answer."""
+        return classify_transport_error(exc, endpoint=request.endpoint, base_url=self.base_url)
 
 
 # --------------------------------------------------------------------------- plans

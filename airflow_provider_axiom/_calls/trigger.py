@@ -16,17 +16,7 @@ import httpx
 from pendulum import DateTime
 
 from airflow_provider_axiom._calls.backoff import Backoff
-from airflow_provider_axiom._calls.steps import (
-    CallContext,
-    Done,
-    Plan,
-    Raw,
-    Send,
-    Sleep,
-    Step,
-    interpret,
-    transport_error,
-)
+from airflow_provider_axiom._calls.steps import CallContext, Done, Plan, Raw, Send, Sleep, Step
 from airflow_provider_axiom._protocol import (
     ApiRequest,
     parse_http_date,
@@ -146,7 +136,7 @@ class TriggerCall(Plan[TriggerResult]):
         if self.lost is not None:
             return self._look_answered(raw)
         try:
-            body = interpret(self.ctx, self.request, raw)
+            body = self.ctx.interpret(self.request, raw)
         except AxiomError as err:
             return self._trigger_failed(err)
         triggered_at = parse_http_date(raw.headers.get("date")) or raw.received_at
@@ -158,7 +148,7 @@ class TriggerCall(Plan[TriggerResult]):
     def failed(self, exc: httpx.HTTPError) -> Step:
         if self.lost is not None:
             return self._next_look(None, read=False)
-        return self._trigger_failed(transport_error(self.ctx, self.request, exc))
+        return self._trigger_failed(self.ctx.transport_error(self.request, exc))
 
     def _trigger_failed(self, err: AxiomError) -> Step:
         if err.retryable and not safe_to_resend(err):
@@ -185,7 +175,7 @@ class TriggerCall(Plan[TriggerResult]):
     def _look_answered(self, raw: Raw) -> Step:
         request = run_reports_request(CHECK_REPORT_COUNT)
         try:
-            reports = parse_run_reports(interpret(self.ctx, request, raw))
+            reports = parse_run_reports(self.ctx.interpret(request, raw))
         except AxiomError:
             return self._next_look(None, read=False)
         assert self.since is not None

@@ -9,11 +9,8 @@ from typing import Any, TypeVar
 from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics, get_provider_info
-from airflow_provider_axiom._calls import (
-    DEFAULT_MAX_WAIT,
-    DEFAULT_RETRY_BUDGET,
-    CallContext,
-    Plan,
+from airflow_provider_axiom._calls.backoff import DEFAULT_MAX_WAIT, DEFAULT_RETRY_BUDGET
+from airflow_provider_axiom._calls.endpoints import (
     list_automations_plan,
     remaining_runtime_plan,
     run_data_plan,
@@ -21,6 +18,7 @@ from airflow_provider_axiom._calls import (
     stop_plan,
     trigger_plan,
 )
+from airflow_provider_axiom._calls.steps import CallContext, Plan
 from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
     BaseHook,
