@@ -6,11 +6,11 @@ next step, until ``Done`` or an :class:`~airflow_provider_axiom.exceptions.Axiom
 backoff and the no-second-run rule for ``/trigger`` are written once, for the sync and the async
 hook alike.
 
-Rooms: ``steps`` (the words between a plan and its driver, and the call context that reads answers), ``backoff`` (the
-retry schedule), ``call`` (the plain call and the name suggestions), ``trigger`` (``/trigger``:
-spacing and the no-second-run rule), ``endpoints`` (the plan of each endpoint). Nothing here knows
-what a run is: what ``/trigger`` needs of run identity (the spacing, finding the run a lost answer
-started) is passed in by the hook.
+Rooms: ``steps`` (the words between a plan and its driver, and the call context, which also reads
+answers), ``backoff`` (the retry schedule), ``call`` (the plain call and the name suggestions),
+``trigger`` (``/trigger``: spacing and the no-second-run rule), ``endpoints`` (the plan of each
+endpoint). Nothing here knows what a run is: what ``/trigger`` needs of run identity (the spacing,
+finding the run a lost answer started) is passed in by the hook.
 """
 
 from __future__ import annotations
