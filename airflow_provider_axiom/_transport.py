@@ -19,7 +19,7 @@ import httpx
 from pendulum import DateTime
 
 from airflow_provider_axiom import __version__, _metrics
-from airflow_provider_axiom._calls import Done, Plan, Raw, Send, Sleep
+from airflow_provider_axiom._calls.steps import Done, Plan, Raw, Send, Sleep
 from airflow_provider_axiom._connection import AxiomSettings
 from airflow_provider_axiom._protocol import retry_after, utcnow
 from airflow_provider_axiom._ratelimit import limiter_for_key

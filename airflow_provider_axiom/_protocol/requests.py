@@ -238,3 +238,8 @@ def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> Ap
         raise AxiomBadRequestError("stopping a run needs its viewer URL or its run id")
     creds = parse_viewer_url(viewer_url)
     return ApiRequest("/stop", {"pid": creds.pid, "pw": creds.pw}, with_key=False, allow_empty_body=True)
+
+
+def stop_target(request: ApiRequest) -> str:
+    """What a :func:`stop_request` names: the viewer's ``pid``, else the run id (a ``StopResult``'s ``pid``)."""
+    return str(request.body.get("pid") or request.body.get("run_id"))

@@ -9,15 +9,16 @@ from typing import Any, TypeVar
 from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics, get_provider_info
-from airflow_provider_axiom._calls import (
-    DEFAULT_MAX_WAIT,
-    DEFAULT_RETRY_BUDGET,
-    Call,
-    CallContext,
-    Plan,
-    SuggestNames,
-    TriggerCall,
+from airflow_provider_axiom._calls.backoff import DEFAULT_MAX_WAIT, DEFAULT_RETRY_BUDGET
+from airflow_provider_axiom._calls.endpoints import (
+    list_automations_plan,
+    remaining_runtime_plan,
+    run_data_plan,
+    run_reports_plan,
+    stop_plan,
+    trigger_plan,
 )
+from airflow_provider_axiom._calls.steps import CallContext, Plan
 from airflow_provider_axiom._compat import (
     AirflowNotFoundException,
     BaseHook,
@@ -31,22 +32,10 @@ from airflow_provider_axiom._connection import (
     settings_from_connection,
     ui_field_behaviour,
 )
-from airflow_provider_axiom._protocol import (
-    ApiRequest,
-    list_automations_request,
-    parse_automation_names,
-    parse_remaining_runtime,
-    parse_run_data,
-    parse_run_reports,
-    parse_stop,
-    redact,
-    remaining_runtime_request,
-    run_data_request,
-    run_reports_request,
-    stop_request,
-    trigger_request,
-)
+from airflow_provider_axiom._matching import first_run_since
+from airflow_provider_axiom._protocol import redact
 from airflow_provider_axiom._ratelimit import key_fingerprint
+from airflow_provider_axiom._run_ref import TRIGGER_SPACING
 from airflow_provider_axiom._transport import SYSTEM_CLOCK, Clock, Transport
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RemainingRuntime, RunData, RunReport, StopResult, TriggerResult
@@ -116,19 +105,12 @@ class AxiomHook(BaseHook):
         """The extras' form fields for Airflow 3.0/3.1 (3.2+ reads provider info's ``conn-fields``)."""
         return connection_form_widgets(get_provider_info())
 
-    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> Transport:
-        settings = settings_from_connection(conn, extra).with_overrides(**self._overrides)
+    def _resolved(self, conn: Any) -> Transport:
+        settings = settings_from_connection(conn, connection_extras(conn)).with_overrides(**self._overrides)
         self._transport = Transport(
             settings, clock=self.clock, transport=self._http_transport, conn_id=self.axiom_conn_id
         )
-        self._ctx = CallContext(
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            max_retries=settings.max_retries,
-            trigger_check_window=settings.trigger_check_window,
-            retry_max_wait=self.retry_max_wait,
-            retry_budget=self.retry_budget,
-        )
+        self._ctx = CallContext.of(settings, retry_max_wait=self.retry_max_wait, retry_budget=self.retry_budget)
         return self._transport
 
     def transport(self) -> Transport:
@@ -138,8 +120,7 @@ class AxiomHook(BaseHook):
                 conn = self.get_connection(self.axiom_conn_id)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, connection_extras(conn))
-        assert self._transport is not None
+            return self._resolved(conn)
         return self._transport
 
     async def atransport(self) -> Transport:
@@ -149,8 +130,7 @@ class AxiomHook(BaseHook):
                 conn = await get_connection_async(self.axiom_conn_id, self)
             except AirflowNotFoundException:
                 raise missing_connection(self.axiom_conn_id) from None
-            self._settings_from(conn, connection_extras(conn))
-        assert self._transport is not None
+            return self._resolved(conn)
         return self._transport
 
     def sibling(self) -> AxiomHook:
@@ -205,46 +185,24 @@ class AxiomHook(BaseHook):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # ------------------------------------------------------------------ plans, written once for both drivers
+    # ------------------------------------------------------------------ plans (``_calls``), for both drivers
+
+    def _trigger_plan(self, ctx: CallContext, name: str, data: Any) -> Plan[TriggerResult]:
+        """``/trigger``'s plan, told what it needs of run identity: the spacing, and how to find a run it started."""
+        return trigger_plan(ctx, name, data, self.clock.now, spacing=TRIGGER_SPACING, find_run=first_run_since)
+
+    def _call(self, plan: Callable[[CallContext], Plan[T]]) -> T:
+        """Resolve the connection, then build the plan (it needs the settings) and run it."""
+        transport = self.transport()
+        return transport.run(plan(self._context()))
+
+    async def _acall(self, plan: Callable[[CallContext], Plan[T]]) -> T:
+        transport = await self.atransport()
+        return await transport.arun(plan(self._context()))
 
     def _context(self) -> CallContext:
         assert self._ctx is not None, "the connection is resolved before a plan is built"
         return self._ctx
-
-    def _simple(self, request: ApiRequest, parse: Callable[[Any], T]) -> Plan[T]:
-        return Call(self._context(), request, lambda body, raw: parse(body))
-
-    def _trigger_plan(self, name: str, data: Any) -> Plan[TriggerResult]:
-        ctx = self._context()
-        request = trigger_request(name, data)  # validates before anything is sent
-        return SuggestNames(ctx, TriggerCall(ctx, request, name, self.clock.now), name)
-
-    def _run_data_plan(self, name: str | None, run_id: str | None) -> Plan[RunData]:
-        plan = self._simple(run_data_request(name, run_id), parse_run_data)
-        return SuggestNames(self._context(), plan, name) if name and not run_id else plan
-
-    def _run_reports_plan(self, count: int) -> Plan[list[RunReport]]:
-        return self._simple(run_reports_request(count), parse_run_reports)
-
-    def _list_automations_plan(self) -> Plan[list[str]]:
-        return self._simple(list_automations_request(), parse_automation_names)
-
-    def _remaining_runtime_plan(self) -> Plan[RemainingRuntime]:
-        return self._simple(remaining_runtime_request(), parse_remaining_runtime)
-
-    def _stop_plan(self, viewer_url: str | None, run_id: str | None) -> Plan[StopResult]:
-        request = stop_request(viewer_url, run_id)
-        stopped = str(request.body.get("pid") or request.body.get("run_id"))
-        return self._simple(request, lambda body: parse_stop(body, stopped))
-
-    def _call(self, plan: Callable[[], Plan[T]]) -> T:
-        """Resolve the connection, then build the plan (it needs the settings) and run it."""
-        transport = self.transport()
-        return transport.run(plan())
-
-    async def _acall(self, plan: Callable[[], Plan[T]]) -> T:
-        transport = await self.atransport()
-        return await transport.arun(plan())
 
     def _counted(self, result: TriggerResult) -> TriggerResult:
         """A trigger's result, counted in the metrics (runs started or queued; recovered after a lost answer)."""
@@ -262,31 +220,31 @@ class AxiomHook(BaseHook):
         ``/trigger`` whose answer may have been lost after reaching the server is re-sent only
         when run reports, watched for ``trigger_check_window`` seconds, show no run of ``name``.
         """
-        return self._counted(self._call(lambda: self._trigger_plan(name, data)))
+        return self._counted(self._call(lambda ctx: self._trigger_plan(ctx, name, data)))
 
     def get_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Status (``Running``/``Success``/``Failure``) and output of the latest run of ``name``.
 
         ``run_id`` (undocumented) is sent beside the name; whether the API reads it is for the caller to know.
         """
-        return self._call(lambda: self._run_data_plan(name, run_id))
+        return self._call(lambda ctx: run_data_plan(ctx, name, run_id))
 
     def get_run_reports(self, count: int = 5) -> list[RunReport]:
         """The most recent run reports, newest first."""
-        return self._call(lambda: self._run_reports_plan(count))
+        return self._call(lambda ctx: run_reports_plan(ctx, count))
 
     def list_automations(self) -> list[str]:
         """Names of every automation saved to the cloud on the account."""
-        return self._call(self._list_automations_plan)
+        return self._call(list_automations_plan)
 
     def get_remaining_runtime(self) -> RemainingRuntime:
         """Runtime minutes used, allowed and remaining in the billing period."""
-        return self._call(self._remaining_runtime_plan)
+        return self._call(remaining_runtime_plan)
 
     def stop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
         """Stop the run behind ``viewer_url`` (``pid``/``pw`` are read from it); without one, by ``run_id``
         (undocumented). Finished runs: no-op."""
-        return self._call(lambda: self._stop_plan(viewer_url, run_id))
+        return self._call(lambda ctx: stop_plan(ctx, viewer_url, run_id))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and URL with a read-only call (``/remaining-runtime``)."""
@@ -305,27 +263,27 @@ class AxiomHook(BaseHook):
 
     async def atrigger_automation(self, name: str, data: Any = None) -> TriggerResult:
         """Async :meth:`trigger_automation`."""
-        return self._counted(await self._acall(lambda: self._trigger_plan(name, data)))
+        return self._counted(await self._acall(lambda ctx: self._trigger_plan(ctx, name, data)))
 
     async def aget_run_data(self, name: str | None = None, *, run_id: str | None = None) -> RunData:
         """Async :meth:`get_run_data`."""
-        return await self._acall(lambda: self._run_data_plan(name, run_id))
+        return await self._acall(lambda ctx: run_data_plan(ctx, name, run_id))
 
     async def aget_run_reports(self, count: int = 5) -> list[RunReport]:
         """Async :meth:`get_run_reports`."""
-        return await self._acall(lambda: self._run_reports_plan(count))
+        return await self._acall(lambda ctx: run_reports_plan(ctx, count))
 
     async def alist_automations(self) -> list[str]:
         """Async :meth:`list_automations`."""
-        return await self._acall(self._list_automations_plan)
+        return await self._acall(list_automations_plan)
 
     async def aget_remaining_runtime(self) -> RemainingRuntime:
         """Async :meth:`get_remaining_runtime`."""
-        return await self._acall(self._remaining_runtime_plan)
+        return await self._acall(remaining_runtime_plan)
 
     async def astop_run(self, viewer_url: str | None = None, *, run_id: str | None = None) -> StopResult:
         """Async :meth:`stop_run`."""
-        return await self._acall(lambda: self._stop_plan(viewer_url, run_id))
+        return await self._acall(lambda ctx: stop_plan(ctx, viewer_url, run_id))
 
     def describe(self) -> str:
         """Where this hook points, safe to log (the key appears only as a fingerprint)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -26,8 +25,8 @@ from airflow_provider_axiom._completion.events import run_field
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
 from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, KEY, RunRef
-from airflow_provider_axiom._tasks import as_timedelta, task_state, waiting_deadline
-from airflow_provider_axiom.exceptions import AxiomBadRequestError, AxiomError, AxiomRunTimeoutError
+from airflow_provider_axiom._tasks import TaskState, as_timedelta, coerce_data, waiting_deadline
+from airflow_provider_axiom.exceptions import AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
@@ -69,19 +68,6 @@ class AxiomRunLink(BaseOperatorLink):
 def _run_id_note(result: TriggerResult) -> str:
     """`` (run id ...)`` when ``/trigger`` returned one (recorded and reported; used only where the API reads it)."""
     return f" (run id {result.run_id})" if result.run_id else ""
-
-
-def coerce_data(data: Any) -> Any:
-    """``data`` as given, or parsed from JSON when templating turned it into a string."""
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise AxiomBadRequestError(
-                "data is a string that is not JSON",
-                hint="Pass a list of rows, an XComArg, a JSON string, or set render_template_as_native_obj=True",
-            ) from None
-    return data
 
 
 class AxiomTriggerAutomationOperator(BaseOperator):
@@ -325,7 +311,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         """
         if not self.wait_for_completion:
             return None
-        saved = task_state(context, "get", STATE_KEY)
+        saved = self._state(context).get()
         previous = self._saved_run(saved, attempt)
         if previous is None or previous.automation_name != name:
             return None
@@ -340,7 +326,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if not look.obs.state.ends_wait:
             return previous
         if look.obs.state.succeeded:
-            task_state(context, "delete", STATE_KEY)
+            self._state(context).delete()
             self._record(context, name, previous.viewer_url, previous.triggered_at, succeeded=True)
             return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
         self.log.info(
@@ -356,9 +342,13 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             return _upgrade.state_ref(saved, self.clock_tolerance, attempt=attempt)
         return None
 
+    def _state(self, context: Context) -> TaskState:
+        """Where the run's identity is kept until the run ends (``context["task_state_store"]``, Airflow 3.3+)."""
+        return TaskState(context.get("task_state_store") if hasattr(context, "get") else None, STATE_KEY)
+
     def _save(self, context: Context, ref: RunRef) -> None:
         """Keep the run's identity in the task state until the run ends (a retry re-attaches from it)."""
-        task_state(context, "set", STATE_KEY, {KEY: ref.to_dict()}, retention=self.timeout + timedelta(days=1))
+        self._state(context).set({KEY: ref.to_dict()}, retention=self.timeout + timedelta(days=1))
 
     def _trigger(self, name: str, data: Any) -> TriggerResult:
         return self.hook.trigger_automation(name, data)
@@ -432,7 +422,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         finally:
             # An "error" event leaves the run possibly running (or its rows unread): a retry re-attaches to it.
             if settles_run(event):
-                task_state(context, "delete", STATE_KEY)
+                self._state(context).delete()
 
     def _stop_event(self, event: dict[str, Any]) -> bool:
         return self._stop(run_field(event, "viewer_url"), run_field(event, "run_id"), "timeout")
