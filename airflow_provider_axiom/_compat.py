@@ -9,6 +9,7 @@ exist only on newer releases are detected here, never by comparing version strin
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -45,6 +46,11 @@ ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: Provider info's declarative ``conn-fields``/``ui-field-behaviour`` are read from 3.2 on;
 #: older UIs need the hook's ``get_ui_field_behaviour``/``get_connection_form_widgets``.
 DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
+#: The least time between a task's deferral and its trigger's event. Airflow 3.0 to 3.3 (apache/
+#: airflow#71580, #72716) mark a deferred task failed when its trigger fires so soon that the task is
+#: running again before the scheduler has processed the executor's "success" for the process that
+#: deferred ("task state changed externally"; 6 s after the deferral on a loaded Airflow 3.0 here).
+RESUME_GUARD = timedelta(seconds=15)
 
 
 def xcom_value(key: str, ti_key: Any) -> Any:

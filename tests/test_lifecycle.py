@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pendulum
 import pytest
 
+from airflow_provider_axiom._compat import RESUME_GUARD
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
@@ -178,6 +180,27 @@ async def test_deferred_success(axiom_emulator):
     result = op.execute_complete(ctx, event)
     assert result["data"] == {"google-sheet-data": NEW_ROWS}
     assert result["status"] == "Success"
+
+
+@pytest.mark.axiom_scenario(
+    {
+        **SCENARIO,
+        "history": [],
+        "automations": [{"name": "Quick export", "duration": 2, "output": {"google-sheet-data": NEW_ROWS}}],
+    }
+)
+async def test_a_run_trigger_fires_no_sooner_than_the_resume_guard_after_its_trigger(axiom_emulator, monkeypatch):
+    """A short run ends within seconds of the task's deferral; Airflow fails a task that resumes that
+    fast (apache/airflow#71580), so the event waits out ``RESUME_GUARD`` from the trigger's sending."""
+    conn = {**json.loads(axiom_emulator.connection_json()), "extra": {"trigger_check_window": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))  # its run is certain at once
+    emulated = EmulatedTime(axiom_emulator)
+    op = operator(emulated, automation_name="Quick export", deferrable=True, poll_interval=1)
+    trigger = await asyncio.to_thread(defer, op, context())
+    assert (await run_trigger(trigger, emulated))["status"] == "success"
+    run = axiom_emulator.started_runs("Quick export")[0]
+    assert pendulum.parse(run["finished_at"]) - trigger.run_ref.triggered_at < RESUME_GUARD  # a short run
+    assert emulated.now - trigger.run_ref.triggered_at >= RESUME_GUARD  # without the guard: 7 s
 
 
 async def test_deferred_failure(axiom_emulator):

@@ -20,8 +20,9 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_axiom._compat import RESUME_GUARD
 from airflow_provider_axiom._completion import slots as slots_module
-from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, RESUME_GUARD, Grant, KeySlots, hold_for
+from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, Grant, KeySlots, hold_for
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.scenarios import scenario

@@ -61,11 +61,6 @@ GRANT_TTL = timedelta(minutes=2)
 #: that run has been handed to this process (the task resumes in a worker, sends the trigger, then
 #: defers its wait here: on a loaded Airflow that takes tens of seconds, longer than a short run).
 HANDOVER = timedelta(seconds=60)
-#: The least time between a task's deferral and its slot trigger's event. Airflow (3.0 to 3.3, apache/
-#: airflow#71580, #72716) marks a deferred task failed when its trigger fires so soon that the task
-#: is running again before the scheduler has processed the executor's "success" for the process that
-#: deferred (it took 6 s on a loaded Airflow 3.0 here); a held copy let go at once was failed so.
-RESUME_GUARD = timedelta(seconds=15)
 #: A wait whose trigger was sent at or after its grant (less this, for the two processes' clocks) is the grant's.
 WAIT_SLACK = timedelta(seconds=2)
 
@@ -279,7 +274,7 @@ async def wait_for_slot(
     Returns ``free`` (the trigger is let go: a grant now stands for it in this process),
     ``held_too_long`` (``hold_until`` passed: send it anyway) or ``timeout`` (``deadline`` passed),
     and the last reports read. ``say`` is told of each new hold and of the outcome (the task's log).
-    ``not_before``: the wait starts listening only then (a trigger's :data:`RESUME_GUARD`).
+    ``not_before``: the wait starts listening only then (a trigger's ``_compat.RESUME_GUARD``).
     """
     if not_before is not None:
         pause = (min(not_before, deadline) - hook.clock.now()).total_seconds()

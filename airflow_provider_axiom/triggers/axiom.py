@@ -11,7 +11,7 @@ from typing import Any
 from pendulum import DateTime
 
 from airflow_provider_axiom import _upgrade
-from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secret
+from airflow_provider_axiom._compat import RESUME_GUARD, BaseTrigger, TriggerEvent, amask_secret
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
@@ -123,7 +123,18 @@ class AxiomRunTrigger(BaseTrigger):
             payload = event(self.run_ref, "error", f"{type(err).__name__}: {err}", error_class=type(err).__name__)
         finally:
             await self.hook.aclose()
+        await self._guard_resume()
         yield TriggerEvent(payload)
+
+    async def _guard_resume(self) -> None:
+        """Fire no sooner than ``RESUME_GUARD`` after the trigger was sent (a short run ends within seconds
+        of the task's deferral, and Airflow fails a task that resumes that fast: apache/airflow#71580)."""
+        sent = self.run_ref.triggered_at
+        if sent is None:
+            return
+        pause = (min(sent + RESUME_GUARD, self.deadline) - self.hook.clock.now()).total_seconds()
+        if pause > 0:
+            await self.hook.clock.asleep(pause)
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run.

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent
-from airflow_provider_axiom._completion.slots import RESUME_GUARD, teller, wait_for_slot
+from airflow_provider_axiom._compat import RESUME_GUARD, BaseTrigger, TriggerEvent
+from airflow_provider_axiom._completion.slots import teller, wait_for_slot
 from airflow_provider_axiom._protocol import iso, to_datetime
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 
