@@ -39,7 +39,16 @@ from tests.e2e.dags.e2e_axiom_fanout_dags import (
 )
 
 pytestmark = pytest.mark.e2e
+#: On Airflow 3.0 (sqlite) 160 tasks at once lock its dag-processor out of the database ("database is
+#: locked": it exits): there the run-id readings' DAGs run one after another, each still 20 tasks over
+#: one automation from 4 task processes and two triggerers; the pool and cloud-concurrency DAGs, which
+#: exercise only the provider's own code, run on the newer minors.
 ONE_DAG_AT_A_TIME = not AIRFLOW_V_3_1_PLUS
+DAGS = [
+    d
+    for d in FANOUT_DAGS
+    if not ONE_DAG_AT_A_TIME or d not in ("e2e_axiom_fanout_serial", "e2e_axiom_fanout_concurrent")
+]
 
 
 def scenario(key: str, *, run_ids: str) -> dict[str, Any]:
@@ -122,10 +131,7 @@ def test_fan_out_over_one_automation(fanout: tuple[AirflowUnderTest, dict[str, A
             return None
         return states if all(s in ("success", "failed") for s in states.values()) else None
 
-    # On Airflow 3.0 (sqlite) 160 tasks at once lock its dag-processor out of the database ("database
-    # is locked": it exits), so there the DAGs run one after another, each still 20 tasks over one
-    # automation from 4 task processes and two triggerers.
-    for group in [[d] for d in FANOUT_DAGS] if ONE_DAG_AT_A_TIME else [list(FANOUT_DAGS)]:
+    for group in [[d] for d in DAGS] if ONE_DAG_AT_A_TIME else [DAGS]:
         runs.update({dag_id: af.trigger_dag(dag_id) for dag_id in group})
         states = wait_for("the fan-out DAG runs to finish", finished, timeout=1200, on_timeout=af.diagnostics)
     table: dict[str, dict[str, int]] = {}
@@ -172,9 +178,12 @@ def test_fan_out_over_one_automation(fanout: tuple[AirflowUnderTest, dict[str, A
         assert tally["failed"] == tally["another task's run"] == tally["ended before its run"] == 0
     for dag_id in ("e2e_axiom_fanout_run_id", "e2e_axiom_fanout_by_id_worker"):
         assert table[dag_id]["own rows"] == table[dag_id]["by run id"] == FANOUT, dag_id
-    assert table["e2e_axiom_fanout_serial"]["own rows"] == FANOUT
+    if "e2e_axiom_fanout_serial" in table:
+        assert table["e2e_axiom_fanout_serial"]["own rows"] == FANOUT
     # without a run id the API reads, each has its own rows, or says why not; none is taken "by run id"
     for dag_id in ("concurrent", "name_required", "name_required_worker", "ignored", "ignored_worker"):
+        if f"e2e_axiom_fanout_{dag_id}" not in table:
+            continue
         tally = table[f"e2e_axiom_fanout_{dag_id}"]
         assert tally["own rows"] + tally["ambiguous"] + tally["superseded"] == FANOUT and tally["by run id"] == 0
     for emulator in emulators.values():
