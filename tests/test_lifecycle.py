@@ -191,7 +191,7 @@ async def test_deferred_success(axiom_emulator):
 )
 async def test_a_run_trigger_fires_no_sooner_than_the_resume_guard_after_its_trigger(axiom_emulator, monkeypatch):
     """A short run ends within seconds of the task's deferral; Airflow fails a task that resumes that
-    fast (apache/airflow#71580), so the event waits out ``RESUME_GUARD`` from the trigger's sending."""
+    fast (apache/airflow#71580), so the event waits out ``RESUME_GUARD`` from the deferral."""
     conn = {**json.loads(axiom_emulator.connection_json()), "extra": {"trigger_check_window": 1}}
     monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", json.dumps(conn))  # its run is certain at once
     emulated = EmulatedTime(axiom_emulator)
@@ -200,7 +200,7 @@ async def test_a_run_trigger_fires_no_sooner_than_the_resume_guard_after_its_tri
     assert (await run_trigger(trigger, emulated))["status"] == "success"
     run = axiom_emulator.started_runs("Quick export")[0]
     assert pendulum.parse(run["finished_at"]) - trigger.run_ref.triggered_at < RESUME_GUARD  # a short run
-    assert emulated.now - trigger.run_ref.triggered_at >= RESUME_GUARD  # without the guard: 7 s
+    assert trigger.deferred_at is not None and emulated.now - trigger.deferred_at >= RESUME_GUARD  # without: 7 s
 
 
 async def test_deferred_failure(axiom_emulator):

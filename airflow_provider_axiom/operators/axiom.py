@@ -277,6 +277,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     max_consecutive_errors=self.max_consecutive_errors,
                     fetch_output=self.fetch_output,
+                    deferred_at=self.hook.clock.now(),
                 ),
                 method_name="execute_complete",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),

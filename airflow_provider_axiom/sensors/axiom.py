@@ -151,6 +151,7 @@ class AxiomRunSensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
+                deferred_at=now,
             ),
             method_name="execute_complete",
             timeout=defer_timeout(deadline - now),

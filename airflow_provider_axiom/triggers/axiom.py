@@ -49,6 +49,8 @@ class AxiomRunTrigger(BaseTrigger):
         with time, and slows down only when the key's rate limit is reached.
     :param max_consecutive_errors: transient failures in a row tolerated before an ``error`` event.
     :param fetch_output: read a successful run's output rows (one ``/run-data`` call), or skip it.
+    :param deferred_at: when the task deferred (ISO 8601, UTC, the worker's clock); the event comes no
+        sooner than ``RESUME_GUARD`` (15 s) after it (apache/airflow#71580). None: no guard.
 
     Triggers serialised by 0.2 (``automation_name``, ``not_before``, ``run_id``, ``viewer_url``,
     ``triggered_at``, ``attempt``) are still accepted until 0.4, with a ``DeprecationWarning``: they
@@ -65,6 +67,7 @@ class AxiomRunTrigger(BaseTrigger):
         max_consecutive_errors: int = 5,
         fetch_output: bool = True,
         max_poll_interval: float | None = None,
+        deferred_at: str | DateTime | None = None,
         **legacy: Any,
     ) -> None:
         super().__init__()
@@ -83,6 +86,7 @@ class AxiomRunTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.fetch_output = bool(fetch_output)
+        self.deferred_at = None if deferred_at is None else to_datetime(deferred_at, "deferred_at")
 
     @property
     def automation_name(self) -> str:
@@ -98,6 +102,7 @@ class AxiomRunTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "fetch_output": self.fetch_output,
+                "deferred_at": None if self.deferred_at is None else iso(self.deferred_at),
             },
         )
 
@@ -127,12 +132,12 @@ class AxiomRunTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _guard_resume(self) -> None:
-        """Fire no sooner than ``RESUME_GUARD`` after the trigger was sent (a short run ends within seconds
-        of the task's deferral, and Airflow fails a task that resumes that fast: apache/airflow#71580)."""
-        sent = self.run_ref.triggered_at
-        if sent is None:
+        """Fire no sooner than ``RESUME_GUARD`` after the task deferred (a short run ends within seconds of
+        the deferral, and Airflow fails a task that resumes that fast: apache/airflow#71580). Local
+        clocks on both sides: the API's clock (the run's times) may run at another pace (an emulator)."""
+        if self.deferred_at is None:
             return
-        pause = (min(sent + RESUME_GUARD, self.deadline) - self.hook.clock.now()).total_seconds()
+        pause = (min(self.deferred_at + RESUME_GUARD, self.deadline) - self.hook.clock.now()).total_seconds()
         if pause > 0:
             await self.hook.clock.asleep(pause)
 
