@@ -47,3 +47,29 @@ def one_operator_dag(
             **operator_kwargs,
         )
     return dag
+
+
+def copy_input(task_id: str, index: int) -> list[list[str]]:
+    """What mapped copy ``index`` sends: its own id, which the emulator echoes back as the run's rows."""
+    return [["task"], [f"{task_id}-{index}"]]
+
+
+def mapped_copies_dag(
+    dag_id: str,
+    task_id: str,
+    automation_name: str,
+    copies: int,
+    *,
+    timeout_minutes: float = 15,
+    **operator_kwargs: Any,
+) -> DAG:
+    """``copies`` deferred mapped copies of one operator over one automation, each sending its own id."""
+    with e2e_dag(dag_id, max_active_tasks=copies) as dag:
+        AxiomTriggerAutomationOperator.partial(
+            task_id=task_id,
+            automation_name=automation_name,
+            deferrable=True,
+            timeout=timedelta(minutes=timeout_minutes),
+            **operator_kwargs,
+        ).expand(data=[copy_input(task_id, i) for i in range(copies)])
+    return dag

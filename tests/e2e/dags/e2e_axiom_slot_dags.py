@@ -6,10 +6,7 @@ Parsing makes no network call.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
-from tests.e2e.dags._factory import e2e_dag
+from tests.e2e.dags import _factory
 
 SLOT_DAG_ID = "e2e_axiom_slot_fanout"
 SLOT_AUTOMATION = "Slot serial"
@@ -18,14 +15,9 @@ SLOT_TASK_ID = "scrape"
 
 
 def copy_input(index: int) -> list[list[str]]:
-    return [["task"], [f"{SLOT_TASK_ID}-{index}"]]
+    return _factory.copy_input(SLOT_TASK_ID, index)
 
 
-with e2e_dag(SLOT_DAG_ID, max_active_tasks=SLOT_COPIES) as e2e_axiom_slot_fanout:
-    AxiomTriggerAutomationOperator.partial(
-        task_id=SLOT_TASK_ID,
-        automation_name=SLOT_AUTOMATION,
-        deferrable=True,
-        poll_interval=1,
-        timeout=timedelta(minutes=15),
-    ).expand(data=[copy_input(i) for i in range(SLOT_COPIES)])
+e2e_axiom_slot_fanout = _factory.mapped_copies_dag(
+    SLOT_DAG_ID, SLOT_TASK_ID, SLOT_AUTOMATION, SLOT_COPIES, poll_interval=1
+)

@@ -7,10 +7,7 @@ Parsing makes no network call.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
-from tests.e2e.dags._factory import e2e_dag
+from tests.e2e.dags import _factory
 
 LOGS_DAG_ID = "e2e_axiom_task_logs"
 LOGS_AUTOMATION = "Task logs scrape"
@@ -19,15 +16,9 @@ LOGS_TASK_ID = "scrape"
 
 
 def copy_input(index: int) -> list[list[str]]:
-    return [["task"], [f"{LOGS_TASK_ID}-{index}"]]
+    return _factory.copy_input(LOGS_TASK_ID, index)
 
 
-with e2e_dag(LOGS_DAG_ID, max_active_tasks=LOGS_COPIES) as e2e_axiom_task_logs:
-    AxiomTriggerAutomationOperator.partial(
-        task_id=LOGS_TASK_ID,
-        automation_name=LOGS_AUTOMATION,
-        deferrable=True,
-        cloud_concurrency=True,
-        poll_interval=2,
-        timeout=timedelta(minutes=10),
-    ).expand(data=[copy_input(i) for i in range(LOGS_COPIES)])
+e2e_axiom_task_logs = _factory.mapped_copies_dag(
+    LOGS_DAG_ID, LOGS_TASK_ID, LOGS_AUTOMATION, LOGS_COPIES, timeout_minutes=10, cloud_concurrency=True, poll_interval=2
+)
