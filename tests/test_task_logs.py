@@ -16,8 +16,10 @@ poller has something of its own to say, and every task something about its own w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from airflow_provider_axiom._completion import wait as wait_module
 from airflow_provider_axiom._transport import Clock
 from airflow_provider_axiom.operators.axiom import AxiomTriggerAutomationOperator
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
+from tests.scenarios import scenario
 from tests.task_kit import EmulatedTime, FakeTI, defer, operator
 
 NAME = "Scrape product prices"
@@ -39,13 +42,27 @@ LOOK_FAILED = "a look at run reports failed (1/"
 #: Which task's coroutine logged a line: what Airflow's ``trigger_id`` context variable is to the triggerer.
 TASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("test_task", default=None)
 
-SCENARIO = {
-    "api_key": "lifecycle-key",
-    "speed": 0,  # only the tasks' sleeps move the emulator
-    "rate_limit_per_minute": None,
-    "plan": {"concurrency": 40},
-    "automations": [{"name": NAME, "duration": 20, "echo_input": True, "allow_cloud_concurrency": True}],
-}
+SCENARIO = scenario(  # only the tasks' sleeps move the emulator (speed 0)
+    "lifecycle-key",
+    [{"name": NAME, "duration": 20, "echo_input": True, "allow_cloud_concurrency": True}],
+    speed=0,
+    concurrency=40,
+)
+
+
+@contextlib.contextmanager
+def captured() -> Iterator[Lines]:
+    """Every line logged meanwhile (the root logger at INFO)."""
+    lines = Lines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(lines)
+    root.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(lines)
+        root.setLevel(level)
 
 
 class Lines(logging.Handler):
@@ -78,8 +95,8 @@ async def own_poller(hook: Any) -> poller_module.KeyPoller:
 
 
 def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    time = EmulatedTime(emulator)
-    base = time.as_clock()
+    emulated = EmulatedTime(emulator)
+    base = emulated.as_clock()
     clocks = [Clock(lambda: base.now(), base.monotonic, base.sleep, base.asleep) for _ in range(PROCESSES)]
     ops, triggers = [], []
     for i in range(TASKS):
@@ -90,11 +107,11 @@ def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch)
             deferrable=True,
             cloud_concurrency=True,
         )
-        op.hook = type(time.hook())(op.axiom_conn_id, clock=clocks[i % PROCESSES])
+        op.hook = type(emulated.hook())(op.axiom_conn_id, clock=clocks[i % PROCESSES])
         op.own_log = logging.getLogger(f"task.{i}")
         ops.append(op)
         triggers.append(defer(op, {"ti": FakeTI()}))
-        time.sleep(1 if i % 3 == 0 else 5)  # pairs a second apart (ambiguous), the third alone (certain)
+        emulated.sleep(1 if i % 3 == 0 else 5)  # pairs a second apart (ambiguous), the third alone (certain)
     if mode == "worker":
         monkeypatch.setattr(wait_module, "poller_for", own_poller)
     else:  # the second shared look fails (by then every task waits on it): six attempts, the hook's retries
@@ -105,7 +122,7 @@ def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch)
         if mode == "worker":
             return await ops[i]._wait_here(triggers[i].run_ref, triggers[i].deadline)
         trigger = triggers[i]
-        trigger.hook = time.hook(trigger.axiom_conn_id)
+        trigger.hook = emulated.hook(trigger.axiom_conn_id)
         trigger._log = logging.getLogger(f"task.{i}")
         [payload] = [e.payload async for e in trigger.run()]
         return payload
@@ -119,18 +136,9 @@ def fan_out(emulator: AxiomEmulator, mode: str, monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("mode", ["deferred", "worker"])
 def test_each_task_is_told_about_its_own_run_in_its_own_log(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _run_ids.forget_all()
-    lines = Lines()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(lines)
-    root.setLevel(logging.INFO)
-    try:
-        with AxiomEmulator(SCENARIO) as emulator:
-            monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
-            results = fan_out(emulator, mode, monkeypatch)
-    finally:
-        root.removeHandler(lines)
-        root.setLevel(level)
+    with captured() as lines, AxiomEmulator(SCENARIO) as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
+        results = fan_out(emulator, mode, monkeypatch)
     why = [r["data_unavailable"] for r in results]
     print(f"\n{mode}: {why}")
     assert "ambiguous_run" in why or "superseded" in why, "the fan-out made no run ambiguous or superseded"
@@ -158,13 +166,15 @@ def test_each_task_is_told_about_its_own_run_in_its_own_log(mode: str, monkeypat
 
 QUICK = "Quick scrape"
 HELD = ("holding the trigger of", "a slot is free for")
-SLOT_SCENARIO = {
-    "api_key": "slots-key",
-    "plan": {"concurrency": 1, "queue_retry_seconds": 300},
-    "speed": 0,
-    "rate_limit_clock": "emulated",
-    "automations": [{"name": QUICK, "duration": 30, "echo_input": True}],  # one instance at a time
-}
+SLOT_SCENARIO = scenario(
+    "slots-key",
+    [{"name": QUICK, "duration": 30, "echo_input": True}],  # one instance at a time
+    speed=0,
+    rate_limit_per_minute=100,
+    concurrency=1,
+    plan={"queue_retry_seconds": 300},
+    rate_limit_clock="emulated",
+)
 
 
 def test_each_held_copy_is_told_about_its_own_hold_in_its_own_log(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,50 +182,41 @@ def test_each_held_copy_is_told_about_its_own_hold_in_its_own_log(monkeypatch: p
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     copies = 3
-    lines = Lines()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(lines)
-    root.setLevel(logging.INFO)
-    try:
-        with AxiomEmulator(SLOT_SCENARIO) as emulator:
-            monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
-            time = EmulatedTime(emulator)
-            ops = [
-                operator(time, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True)
-                for i in range(copies)
-            ]
-            ctxs = [{"ti": FakeTI()} for _ in ops]
-            slot_triggers = []
-            for i, (op, ctx) in enumerate(zip(ops, ctxs, strict=True)):
-                ctx["ti"].map_index = i  # a mapped copy asks the triggerer at once
-                with pytest.raises(TaskDeferred) as deferred:
-                    op.execute(ctx)
-                assert deferred.value.method_name == "execute_after_slot"
-                slot_triggers.append(deferred.value.trigger)
+    with captured() as lines, AxiomEmulator(SLOT_SCENARIO) as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_AXIOM_DEFAULT", emulator.connection_json())
+        emulated = EmulatedTime(emulator)
+        ops = [
+            operator(emulated, automation_name=QUICK, data=[["task"], [f"m{i}"]], deferrable=True)
+            for i in range(copies)
+        ]
+        ctxs = [{"ti": FakeTI()} for _ in ops]
+        slot_triggers = []
+        for i, (op, ctx) in enumerate(zip(ops, ctxs, strict=True)):
+            ctx["ti"].map_index = i  # a mapped copy asks the triggerer at once
+            with pytest.raises(TaskDeferred) as deferred:
+                op.execute(ctx)
+            assert deferred.value.method_name == "execute_after_slot"
+            slot_triggers.append(deferred.value.trigger)
 
-            async def run(trigger: Any, i: int) -> dict[str, Any]:
-                trigger.hook = time.hook(trigger.axiom_conn_id)
-                trigger._log = logging.getLogger(f"task.{i}")
-                [payload] = [e.payload async for e in trigger.run()]
-                return payload
+        async def run(trigger: Any, i: int) -> dict[str, Any]:
+            trigger.hook = emulated.hook(trigger.axiom_conn_id)
+            trigger._log = logging.getLogger(f"task.{i}")
+            [payload] = [e.payload async for e in trigger.run()]
+            return payload
 
-            async def copy(i: int) -> dict[str, Any]:
-                TASK.set(i)
-                event = await run(slot_triggers[i], i)
-                try:
-                    ops[i].execute_after_slot(ctxs[i], event)
-                except TaskDeferred as exc:  # the run's trigger, in the same triggerer
-                    return ops[i].execute_complete(ctxs[i], await run(exc.trigger, i))
-                raise AssertionError("the copy did not defer for its run")
+        async def copy(i: int) -> dict[str, Any]:
+            TASK.set(i)
+            event = await run(slot_triggers[i], i)
+            try:
+                ops[i].execute_after_slot(ctxs[i], event)
+            except TaskDeferred as exc:  # the run's trigger, in the same triggerer
+                return ops[i].execute_complete(ctxs[i], await run(exc.trigger, i))
+            raise AssertionError("the copy did not defer for its run")
 
-            async def all_copies() -> list[dict[str, Any]]:
-                return list(await asyncio.gather(*(copy(i) for i in range(copies))))
+        async def all_copies() -> list[dict[str, Any]]:
+            return list(await asyncio.gather(*(copy(i) for i in range(copies))))
 
-            results = asyncio.run(all_copies())
-    finally:
-        root.removeHandler(lines)
-        root.setLevel(level)
+        results = asyncio.run(all_copies())
     assert all(r["data"]["google-sheet-data"] == [["task"], [f"m{i}"]] for i, r in enumerate(results))
     held = [line for line in lines.lines if any(text in line[2] for text in HELD)]
     assert len([line for line in held if HELD[1] in line[2]]) >= copies - 1, held  # the copies after the first
