@@ -17,7 +17,7 @@ would be queued, and sent when a slot frees:
 - **one at a time, in one process**: a trigger let go stands as a *grant* on its automation (and on
   the account's count) until the wait for its run is handed to this process (from then on the rows
   rule holds the automation until that wait has its outcome), or ``HANDOVER`` after its run ended
-  (the wait went to another process), and never past ``GRANT_TTL``; the triggers held in one
+  (the wait went to another process), or ``GRANT_TTL`` after it while no run of it is listed; the triggers held in one
   triggerer therefore start one after another, each once the one before has its rows.
   Two processes can let go two triggers at the same tick: the later one is queued by the API and
   matched by the queue rule, as without the hold.
@@ -60,7 +60,7 @@ GRANT_TTL = timedelta(minutes=2)
 #: How long after a let-go trigger's run ended its grant still holds the automation while no wait for
 #: that run has been handed to this process (the task resumes in a worker, sends the trigger, then
 #: defers its wait here: on a loaded Airflow that takes tens of seconds, longer than a short run).
-HANDOVER = timedelta(seconds=60)
+HANDOVER = timedelta(minutes=2)
 #: A wait whose trigger was sent at or after its grant (less this, for the two processes' clocks) is the grant's.
 WAIT_SLACK = timedelta(seconds=2)
 
@@ -145,20 +145,21 @@ class KeySlots:
 
         ``waited``: the automation and trigger time of each wait registered in this process. A grant
         is let go by the first wait of its automation triggered after it (the rows rule holds from
-        then on); without one, ``HANDOVER`` after its run ended, and never past ``GRANT_TTL``.
+        then on); without one, ``HANDOVER`` after its run ended, or ``GRANT_TTL`` after it was given
+        while its run is not listed (the task failed before sending, or another client took the slot).
         Dropping it once its run was listed let a 30 s run end before its task's wait reached the
         triggerer, and the next copy's run hid its rows (``/run-data`` answers for the newest run).
         """
 
         def holds(g: Grant) -> bool:
-            if now - g.at >= GRANT_TTL:
-                return False
             if any(name == g.automation_name and at is not None and at >= g.at - WAIT_SLACK for name, at in waited):
                 return False
             runs = [
                 r for r in reports if r.task_name == g.automation_name and r.created_at >= g.at - timedelta(seconds=1)
             ]
-            if not runs or any(not run_state(r.status).over for r in runs):
+            if not runs:
+                return now - g.at < GRANT_TTL
+            if any(not run_state(r.status).over for r in runs):
                 return True
             ended = max((r.updated_at or r.created_at) for r in runs)
             return now < ended + HANDOVER

@@ -4,8 +4,8 @@ A real scheduler, dag-processor, one triggerer and a LocalExecutor running 4 tas
 once; ten copies of a 5 s run; no pool. Each copy is held in the triggerer and let go one at a time,
 so every run starts at once (none queued by the emulator), none reports another's run or rows, none
 ends before its run, the runs never overlap, and every copy should have its own rows: a copy let go holds the
-automation until its task's wait reaches the triggerer and has read its rows (up to a minute after
-its run ended: on a loaded Airflow 3.0 a 5 s run used to end first, and the next copy's run hid its
+automation until its task's wait reaches the triggerer and has read its rows (up to two minutes
+after its run ended: on a loaded Airflow 3.0 a 5 s run used to end first, and the next copy's run hid its
 rows).
 """
 
