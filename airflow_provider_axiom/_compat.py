@@ -9,6 +9,8 @@ exist only on newer releases are detected here, never by comparing version strin
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,20 @@ DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
 #: running again before the scheduler has processed the executor's "success" for the process that
 #: deferred ("task state changed externally"; 6 s after the deferral on a loaded Airflow 3.0 here).
 RESUME_GUARD = timedelta(seconds=15)
+
+
+def this_process() -> str:
+    """Where this code runs (host and pid). ``airflow dags test`` runs a trigger in the process that
+    deferred it, where no executor event can race its task: there the resume guard is not kept."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def resume_guarded(deferred_at: Any, deferred_in: str | None) -> Any:
+    """When a trigger deferred at ``deferred_at`` in ``deferred_in`` may fire (``RESUME_GUARD`` after it),
+    or None: no guard (a trigger serialised by 0.2, or one run where it was deferred)."""
+    if deferred_at is None or deferred_in is None or deferred_in == this_process():
+        return None
+    return deferred_at + RESUME_GUARD
 
 
 def xcom_value(key: str, ti_key: Any) -> Any:

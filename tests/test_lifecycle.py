@@ -9,7 +9,7 @@ from datetime import timedelta
 import pendulum
 import pytest
 
-from airflow_provider_axiom._compat import RESUME_GUARD
+from airflow_provider_axiom._compat import RESUME_GUARD, this_process
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
@@ -197,6 +197,8 @@ async def test_a_run_trigger_fires_no_sooner_than_the_resume_guard_after_its_tri
     emulated = EmulatedTime(axiom_emulator)
     op = operator(emulated, automation_name="Quick export", deferrable=True, poll_interval=1)
     trigger = await asyncio.to_thread(defer, op, context())
+    assert trigger.deferred_in == this_process()  # run here (as `airflow dags test` does): no guard
+    trigger.deferred_in = "worker-host:1234"  # as in a triggerer, another process
     assert (await run_trigger(trigger, emulated))["status"] == "success"
     run = axiom_emulator.started_runs("Quick export")[0]
     assert pendulum.parse(run["finished_at"]) - trigger.run_ref.triggered_at < RESUME_GUARD  # a short run

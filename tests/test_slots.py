@@ -320,10 +320,11 @@ def test_a_slot_trigger_fires_no_sooner_than_the_resume_guard_after_its_task_def
     deferred_at = emulated.now
     _, trigger = _defer(op, ctx, "execute")
     assert trigger.serialize()[1]["deferred_at"] is not None
+    trigger.deferred_in = "worker-host:1234"  # as in a triggerer, another process than the task's
     assert asyncio.run(_first_event(trigger, emulated))["slot"] == "free"
     assert emulated.now - deferred_at >= RESUME_GUARD
     # a trigger serialised before the guard existed has no deferred_at: it fires on the first free tick
-    kwargs = {k: v for k, v in trigger.serialize()[1].items() if k != "deferred_at"}
+    kwargs = {k: v for k, v in trigger.serialize()[1].items() if k not in ("deferred_at", "deferred_in")}
     slots_module._slots.clear()  # as in a new triggerer: the first trigger's grant is not there
     before = emulated.now
     assert asyncio.run(_first_event(type(trigger)(**kwargs), emulated))["slot"] == "free"

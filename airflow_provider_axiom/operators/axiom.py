@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_axiom import _metrics, _upgrade
-from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, mask_secret, xcom_value
+from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, mask_secret, this_process, xcom_value
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
@@ -220,6 +220,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     cloud_concurrency=self.cloud_concurrency,
                     poll_interval=self.poll_interval,
                     deferred_at=self.hook.clock.now(),
+                    deferred_in=this_process(),
                 ),
                 method_name="execute_after_slot",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),
@@ -278,6 +279,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
                     max_consecutive_errors=self.max_consecutive_errors,
                     fetch_output=self.fetch_output,
                     deferred_at=self.hook.clock.now(),
+                    deferred_in=this_process(),
                 ),
                 method_name="execute_complete",
                 timeout=defer_timeout(deadline - self.hook.clock.now()),

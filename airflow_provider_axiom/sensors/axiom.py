@@ -16,6 +16,7 @@ from airflow_provider_axiom._compat import (
     PokeReturnValue,
     conf,
     mask_secret,
+    this_process,
 )
 from airflow_provider_axiom._completion import (
     complete_from_event,
@@ -152,6 +153,7 @@ class AxiomRunSensor(BaseSensorOperator):
                 max_consecutive_errors=self.max_consecutive_errors,
                 fetch_output=self.fetch_output,
                 deferred_at=now,
+                deferred_in=this_process(),
             ),
             method_name="execute_complete",
             timeout=defer_timeout(deadline - now),

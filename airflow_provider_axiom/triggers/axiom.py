@@ -11,7 +11,7 @@ from typing import Any
 from pendulum import DateTime
 
 from airflow_provider_axiom import _upgrade
-from airflow_provider_axiom._compat import RESUME_GUARD, BaseTrigger, TriggerEvent, amask_secret
+from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secret, resume_guarded
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
@@ -51,6 +51,8 @@ class AxiomRunTrigger(BaseTrigger):
     :param fetch_output: read a successful run's output rows (one ``/run-data`` call), or skip it.
     :param deferred_at: when the task deferred (ISO 8601, UTC, the worker's clock); the event comes no
         sooner than ``RESUME_GUARD`` (15 s) after it (apache/airflow#71580). None: no guard.
+    :param deferred_in: the process that deferred (host and pid); a trigger run there (``airflow dags
+        test``) keeps no guard.
 
     Triggers serialised by 0.2 (``automation_name``, ``not_before``, ``run_id``, ``viewer_url``,
     ``triggered_at``, ``attempt``) are still accepted until 0.4, with a ``DeprecationWarning``: they
@@ -68,6 +70,7 @@ class AxiomRunTrigger(BaseTrigger):
         fetch_output: bool = True,
         max_poll_interval: float | None = None,
         deferred_at: str | DateTime | None = None,
+        deferred_in: str | None = None,
         **legacy: Any,
     ) -> None:
         super().__init__()
@@ -87,6 +90,7 @@ class AxiomRunTrigger(BaseTrigger):
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.fetch_output = bool(fetch_output)
         self.deferred_at = None if deferred_at is None else to_datetime(deferred_at, "deferred_at")
+        self.deferred_in = deferred_in
 
     @property
     def automation_name(self) -> str:
@@ -103,6 +107,7 @@ class AxiomRunTrigger(BaseTrigger):
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "fetch_output": self.fetch_output,
                 "deferred_at": None if self.deferred_at is None else iso(self.deferred_at),
+                "deferred_in": self.deferred_in,
             },
         )
 
@@ -135,9 +140,10 @@ class AxiomRunTrigger(BaseTrigger):
         """Fire no sooner than ``RESUME_GUARD`` after the task deferred (a short run ends within seconds of
         the deferral, and Airflow fails a task that resumes that fast: apache/airflow#71580). Local
         clocks on both sides: the API's clock (the run's times) may run at another pace (an emulator)."""
-        if self.deferred_at is None:
+        until = resume_guarded(self.deferred_at, self.deferred_in)
+        if until is None:
             return
-        pause = (min(self.deferred_at + RESUME_GUARD, self.deadline) - self.hook.clock.now()).total_seconds()
+        pause = (min(until, self.deadline) - self.hook.clock.now()).total_seconds()
         if pause > 0:
             await self.hook.clock.asleep(pause)
 

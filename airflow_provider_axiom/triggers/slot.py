@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_axiom._compat import RESUME_GUARD, BaseTrigger, TriggerEvent
+from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, resume_guarded
 from airflow_provider_axiom._completion.slots import teller, wait_for_slot
 from airflow_provider_axiom._protocol import iso, to_datetime
 from airflow_provider_axiom.hooks.axiom import AxiomHook
@@ -31,6 +31,8 @@ class AxiomSlotTrigger(BaseTrigger):
     :param deferred_at: when the task deferred (ISO 8601, UTC); the event comes no sooner than
         ``RESUME_GUARD`` (15 s) after it, which keeps Airflow from failing a task that resumes
         too quickly after deferring (apache/airflow#71580). Absent in triggers of 0.2: no guard.
+    :param deferred_in: the process that deferred (host and pid); a trigger run there (``airflow dags
+        test``) keeps no guard.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class AxiomSlotTrigger(BaseTrigger):
         cloud_concurrency: bool = False,
         poll_interval: float = 5.0,
         deferred_at: Any = None,
+        deferred_in: str | None = None,
     ) -> None:
         super().__init__()
         self.automation_name = automation_name
@@ -54,6 +57,7 @@ class AxiomSlotTrigger(BaseTrigger):
         self.cloud_concurrency = bool(cloud_concurrency)
         self.poll_interval = float(poll_interval)
         self.deferred_at = None if deferred_at is None else to_datetime(deferred_at, "deferred_at")
+        self.deferred_in = deferred_in
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -67,6 +71,7 @@ class AxiomSlotTrigger(BaseTrigger):
                 "cloud_concurrency": self.cloud_concurrency,
                 "poll_interval": self.poll_interval,
                 "deferred_at": None if self.deferred_at is None else iso(self.deferred_at),
+                "deferred_in": self.deferred_in,
             },
         )
 
@@ -92,7 +97,7 @@ class AxiomSlotTrigger(BaseTrigger):
                 hold_until=self.hold_until,
                 deadline=self.deadline,
                 say=say,
-                not_before=None if self.deferred_at is None else self.deferred_at + RESUME_GUARD,
+                not_before=resume_guarded(self.deferred_at, self.deferred_in),
             )
         finally:
             await self.hook.aclose()
