@@ -6,6 +6,8 @@ Parsing makes no network call.
 
 from __future__ import annotations
 
+from airflow.sdk import DAG  # also what Airflow's safe mode looks for in a DAG file
+
 from tests.e2e.dags import _factory
 
 SLOT_DAG_ID = "e2e_axiom_slot_fanout"
@@ -18,6 +20,6 @@ def copy_input(index: int) -> list[list[str]]:
     return _factory.copy_input(SLOT_TASK_ID, index)
 
 
-e2e_axiom_slot_fanout = _factory.mapped_copies_dag(
+e2e_axiom_slot_fanout: DAG = _factory.mapped_copies_dag(
     SLOT_DAG_ID, SLOT_TASK_ID, SLOT_AUTOMATION, SLOT_COPIES, poll_interval=1
 )

@@ -7,6 +7,8 @@ Parsing makes no network call.
 
 from __future__ import annotations
 
+from airflow.sdk import DAG  # also what Airflow's safe mode looks for in a DAG file
+
 from tests.e2e.dags import _factory
 
 LOGS_DAG_ID = "e2e_axiom_task_logs"
@@ -19,6 +21,6 @@ def copy_input(index: int) -> list[list[str]]:
     return _factory.copy_input(LOGS_TASK_ID, index)
 
 
-e2e_axiom_task_logs = _factory.mapped_copies_dag(
+e2e_axiom_task_logs: DAG = _factory.mapped_copies_dag(
     LOGS_DAG_ID, LOGS_TASK_ID, LOGS_AUTOMATION, LOGS_COPIES, timeout_minutes=10, cloud_concurrency=True, poll_interval=2
 )
