@@ -36,6 +36,11 @@ class Clock:
     sleep: Callable[[float], None] = field(default=time.sleep)
     asleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
 
+    async def asleep_until(self, when: DateTime | None) -> None:
+        """Sleep until ``when`` (this clock's time); at once when it is None or past."""
+        if when is not None and (seconds := (when - self.now()).total_seconds()) > 0:
+            await self.asleep(seconds)
+
 
 SYSTEM_CLOCK = Clock()
 #: Limiter waits shorter than this are not slept (a generous rate spaces calls by microseconds).

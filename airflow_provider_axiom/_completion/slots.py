@@ -277,10 +277,7 @@ async def wait_for_slot(
     and the last reports read. ``say`` is told of each new hold and of the outcome (the task's log).
     ``not_before``: the wait starts listening only then (a trigger's ``_compat.RESUME_GUARD``).
     """
-    if not_before is not None:
-        pause = (min(not_before, deadline) - hook.clock.now()).total_seconds()
-        if pause > 0:
-            await hook.clock.asleep(pause)
+    await hook.clock.asleep_until(None if not_before is None else min(not_before, deadline))
     poller = await poller_for(hook)
     settings = poller.hook.settings
     waiting = SlotWait(

@@ -141,11 +141,7 @@ class AxiomRunTrigger(BaseTrigger):
         the deferral, and Airflow fails a task that resumes that fast: apache/airflow#71580). Local
         clocks on both sides: the API's clock (the run's times) may run at another pace (an emulator)."""
         until = resume_guarded(self.deferred_at, self.deferred_in)
-        if until is None:
-            return
-        pause = (min(until, self.deadline) - self.hook.clock.now()).total_seconds()
-        if pause > 0:
-            await self.hook.clock.asleep(pause)
+        await self.hook.clock.asleep_until(None if until is None else min(until, self.deadline))
 
     async def on_kill(self) -> None:
         """A user marked the deferred task failed, succeeded or cleared (Airflow 3.3+): stop the remote run.
