@@ -64,7 +64,9 @@ def _free_port() -> int:
 @pytest.mark.airflow_db
 def test_the_wheel_quickstart_runs_as_written(tmp_path: Path):
     started = time.monotonic()
-    uv = Path(sys.executable).with_name("uv")
+    # uv beside this Python (.venv has it), else the checkout's .venv's (a matrix venv installs only its lock)
+    uv = next((p for p in (Path(sys.executable).with_name("uv"), REPO / ".venv" / "bin" / "uv") if p.exists()), None)
+    assert uv is not None, "uv is installed in .venv by dev.py; run `python3 dev.py venv` first"
     dist, venv, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
     work.mkdir()
     built = subprocess.run(
