@@ -24,7 +24,7 @@ and the single sync look alike:
   are read by id, and every rule here is given the ref with its id; otherwise the ref without it, so an
   unproven id changes nothing. Without one, only while
   the run is the newest of its name, and only if a read of the reports taken after the ``/run-data``
-  answer still shows it newest.
+  answer still lists it as the newest (the rule and its state machine: ``_completion.rows``).
 """
 
 from __future__ import annotations
@@ -456,25 +456,3 @@ def same_outcome(run: RunData, state: RunState) -> bool:
     if says_finished(run.status):
         return state.over  # an older surface answers "Finished" for both outcomes
     return run_state(run.status) == state
-
-
-def output_of(ref: RunRef, obs: RunObservation, run: RunData) -> dict[str, Any] | None:
-    """``run``'s rows if ``/run-data`` still describes this run (read by id, or the same outcome), else None."""
-    if ref.run_id is not None:
-        return run.data
-    if not same_outcome(run, obs.state):
-        return None  # another run is now the latest: its caller tells the run's task so
-    return run.data
-
-
-def still_newest(ref: RunRef, reports: Sequence[RunReport]) -> bool:
-    """Whether a read taken after the ``/run-data`` answer still shows the pinned run as the newest of its name."""
-    if ref.run_id is not None:
-        return True
-    assert ref.created_at is not None
-    return newest_of_name(ref.automation_name, ref.created_at, reports)
-
-
-def newest_of_name(name: str, created_at: DateTime, reports: Sequence[RunReport]) -> bool:
-    """Whether ``reports`` show no run of ``name`` created after ``created_at``'s second."""
-    return _newest(created_at, [r for r in reports if r.task_name == name])
