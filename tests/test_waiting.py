@@ -77,10 +77,13 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
             assert event["summary"]["data"] == {"out": [[f"row {i}"]]}
     reports_calls = len(axiom_emulator.requests("run-reports"))
     ticks = (emulated.now - began).total_seconds() / 5
-    assert reports_calls <= ticks + 2  # one call per 5 s tick for all 200, not 200 per tick
+    successes = sum(1 for i in range(200) if i % 7)
+    # one call per 5 s tick for all 200, not 200 per tick; beside them, at most one read sent at once to
+    # confirm rows just read (when the key's budget has room) per output read, most often fewer
+    assert reports_calls <= ticks + 2 + successes
     assert reports_calls < 200
     assert not [r for r in axiom_emulator.requests() if r["status"] == 429]
-    assert len(axiom_emulator.requests("run-data")) == sum(1 for i in range(200) if i % 7)  # output once per success
+    assert len(axiom_emulator.requests("run-data")) == successes  # output once per success
 
 
 def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):

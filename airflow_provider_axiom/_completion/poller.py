@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MAX_REPORT_WINDOW", "READS_IN_FLIGHT", "REPORT_WINDOW", "KeyPoller", "ReportListener", "Waiter"]
 
-#: While reads queue behind the key's budget, a tick comes this many poll intervals apart: a run seen
-#: to end sooner would only join the queue's tail, and each call the poll saves is a read sooner.
+#: While reads queue behind the key's budget and no run is watched for its end (every open waiter is
+#: reading or confirming its rows, and nothing listens), a tick comes this many poll intervals apart:
+#: it only confirms rows then, a few more at a time, and each call the poll saves is a read sooner.
 QUEUED_TICK = 2.0
 
 
@@ -159,7 +160,7 @@ class KeyPoller:
                     break
                 # the next tick, or the earliest deadline if sooner: no waiter's deadline is slept past
                 interval = min(m.poll_interval for m in self.members)
-                if self.reader.queue.backlog:
+                if self.reader.queue.backlog and not self._watching():
                     interval *= QUEUED_TICK
                 wait = interval - (clock.monotonic() - began)
                 now = clock.now()
@@ -180,6 +181,10 @@ class KeyPoller:
             if not self.members and self._on_idle is not None:
                 self._on_idle(self)
             await self.hook.aclose()
+
+    def _watching(self) -> bool:
+        """Whether a tick is needed to see runs end: a run still watched, or a listener."""
+        return bool(self.listeners) or any(w.phase == "watching" and not w.done.is_set() for w in self.waiters)
 
     def crash(self, exc: BaseException) -> None:
         """The poller died (a bug, a kill): every waiter and listener learns of it, none hangs."""

@@ -93,14 +93,18 @@ class ReadQueue:
         return sum(1 for r in self._due if r.after_tick <= self.tick)
 
     @property
+    def _in_flight(self) -> int:
+        return sum(1 for task in self._running.values() if not task.done())
+
+    @property
     def backlog(self) -> int:
         """Due reads beyond what may go in flight now: reads queued behind the key's budget."""
-        return max(0, self.waiting - (self.in_flight - len(self._running)))
+        return max(0, self.waiting - (self.in_flight - self._in_flight))
 
     @property
     def busy(self) -> bool:
         """Whether a read is due or in flight."""
-        return bool(self._running) or self.waiting > 0
+        return self._in_flight > 0 or self.waiting > 0
 
     def pending(self) -> list[Read]:
         """Every read not yet over: queued, put off or in flight."""
