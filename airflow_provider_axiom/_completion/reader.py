@@ -22,7 +22,7 @@ from pendulum import DateTime
 from airflow_provider_axiom import _metrics, _run_ids
 from airflow_provider_axiom._completion.notices import Notice, wait_saying
 from airflow_provider_axiom._completion.reads import Read, ReadKind, ReadQueue
-from airflow_provider_axiom._completion.rows import RowsRead
+from airflow_provider_axiom._completion.rows import Listing, RowsRead
 from airflow_provider_axiom._completion.waiter import Waiter, say_no_rows, say_retry
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._runs import DataUnavailable, RunObservation, deep_observation
@@ -96,9 +96,11 @@ class Reader:
     # -- the rows machines: fed every read of the reports, settled once done
 
     def feed(self, reports: list[RunReport], sent: float) -> None:
+        """Hand a read of the reports to every rows machine not yet settled (indexed once for them all)."""
+        listing = Listing(reports)
         for read in list(self.pending):
             assert read.rows is not None
-            read.rows.reports(reports, sent)
+            read.rows.reports(listing, sent)
             self._settle(read)
 
     def _settle(self, read: Read) -> None:

@@ -26,6 +26,7 @@ A retryable failure goes back to ``queued`` for a later tick, up to ``max_failur
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,7 +38,7 @@ from airflow_provider_axiom._runs import RESOLUTION, DataUnavailable, same_outco
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RunData, RunReport
 
-__all__ = ["CONFIRM_READS", "RowsRead", "RowsState", "newer_listed", "shows_newest"]
+__all__ = ["CONFIRM_READS", "Listing", "RowsRead", "RowsState", "newer_listed", "shows_newest"]
 
 RowsState = Literal["queued", "reading", "confirming", "done"]
 
@@ -45,22 +46,49 @@ RowsState = Literal["queued", "reading", "confirming", "done"]
 CONFIRM_READS = 5
 
 
-def _same_second(a: DateTime, b: DateTime) -> bool:
-    return abs((a - b).total_seconds()) < RESOLUTION.total_seconds()
+class Listing:
+    """One read of the reports, as the rule asks it: the start times of each name's runs, in order.
+
+    Built once per read, so a read handed to every rows machine waiting (hundreds, at large N) costs a
+    look-up each, not a scan of the read."""
+
+    def __init__(self, reports: Sequence[RunReport]) -> None:
+        starts: dict[str, list[float]] = {}
+        for r in reports:
+            starts.setdefault(r.task_name, []).append(r.created_at.timestamp())
+        for times in starts.values():
+            times.sort()
+        self._starts = starts
+
+    def names(self, name: str) -> bool:
+        """Whether the read lists any run of ``name``."""
+        return name in self._starts
+
+    def newer(self, name: str, created_at: DateTime) -> bool:
+        """Whether it lists a run of ``name`` created after ``created_at``'s second."""
+        times = self._starts.get(name)
+        return times is not None and times[-1] - created_at.timestamp() >= RESOLUTION.total_seconds()
+
+    def lists(self, name: str, created_at: DateTime) -> bool:
+        """Whether it lists a run of ``name`` created in ``created_at``'s second (this run)."""
+        times, at = self._starts.get(name, []), created_at.timestamp()
+        i = bisect.bisect_right(times, at - RESOLUTION.total_seconds())
+        return i < len(times) and times[i] - at < RESOLUTION.total_seconds()
 
 
-def newer_listed(name: str, created_at: DateTime, reports: Sequence[RunReport]) -> bool:
+def _listing(reports: Sequence[RunReport] | Listing) -> Listing:
+    return reports if isinstance(reports, Listing) else Listing(reports)
+
+
+def newer_listed(name: str, created_at: DateTime, reports: Sequence[RunReport] | Listing) -> bool:
     """Whether ``reports`` list a run of ``name`` created after ``created_at``'s second."""
-    return any(
-        r.task_name == name and r.created_at > created_at and not _same_second(r.created_at, created_at)
-        for r in reports
-    )
+    return _listing(reports).newer(name, created_at)
 
 
-def shows_newest(name: str, created_at: DateTime, reports: Sequence[RunReport]) -> bool:
+def shows_newest(name: str, created_at: DateTime, reports: Sequence[RunReport] | Listing) -> bool:
     """The rule: ``reports`` list the run (to the second) and no run of ``name`` created after its second."""
-    listed = any(r.task_name == name and _same_second(r.created_at, created_at) for r in reports)
-    return listed and not newer_listed(name, created_at, reports)
+    listing = _listing(reports)
+    return listing.lists(name, created_at) and not listing.newer(name, created_at)
 
 
 @dataclass(eq=False)
@@ -110,15 +138,16 @@ class RowsRead:
             return
         self._give_up("unreadable")
 
-    def reports(self, reports: Sequence[RunReport], sent: float) -> None:
+    def reports(self, reports: Sequence[RunReport] | Listing, sent: float) -> None:
         """A read of ``/run-reports`` (``sent``: its ``monotonic`` send time) that reaches back to the run."""
         if self.state == "done" or (self.created_at is None and not self.beyond):
             return
+        reports = _listing(reports)
         if self.beyond:
-            newer = any(r.task_name == self.name for r in reports)
+            newer = reports.names(self.name)
         else:
             assert self.created_at is not None
-            newer = newer_listed(self.name, self.created_at, reports)
+            newer = reports.newer(self.name, self.created_at)
         if newer and self.state != "reading":
             self._give_up("superseded")  # before the read (no need for it) or after it (not its rows)
             return
