@@ -23,9 +23,9 @@ from airflow_provider_axiom._completion import (
 )
 from airflow_provider_axiom._completion.events import run_field
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
-from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
+from airflow_provider_axiom._protocol import to_datetime, viewer_password
 from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, KEY, RunRef
-from airflow_provider_axiom._tasks import TaskState, as_timedelta, coerce_data, waiting_deadline
+from airflow_provider_axiom._tasks import TaskState, as_timedelta, trigger_input, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 from airflow_provider_axiom.results import TriggerResult
@@ -161,8 +161,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._link_known = True  # from here on this instance knows its run's link (AxiomRunLink)
-        name = validate_name(self.automation_name, "automation_name")
-        data = normalize_data(coerce_data(self.data))  # before anything is sent
+        name, data = trigger_input(self.automation_name, self.data)  # before anything is sent
         now = self.hook.clock.now()
         deadline = waiting_deadline(context, now, self.timeout, self.execution_timeout)
         attempt = getattr(context.get("ti"), "try_number", None)
@@ -176,8 +175,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_after_slot(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomSlotTrigger`: send the trigger (on ``timeout`` nothing was started)."""
-        name = validate_name(self.automation_name, "automation_name")
-        data = normalize_data(coerce_data(self.data))
+        name, data = trigger_input(self.automation_name, self.data)
         deadline = to_datetime(event["deadline"], "deadline")
         if event.get("slot") == "timeout":
             raise AxiomRunTimeoutError(f"the trigger of {name!r} was held for a slot until the task's deadline")
