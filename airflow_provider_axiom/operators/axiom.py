@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_axiom import _metrics, _upgrade
+from airflow_provider_axiom import _upgrade
 from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf, mask_secret, this_process, xcom_value
 from airflow_provider_axiom._completion import (
     complete_from_event,
@@ -28,6 +28,7 @@ from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, KEY, RunRef
 from airflow_provider_axiom._tasks import TaskState, as_timedelta, trigger_input, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomError, AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
+from airflow_provider_axiom.operators._record import XCOM_TRIGGERED_AT, XCOM_VIEWER_URL, record
 from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 from airflow_provider_axiom.triggers.slot import AxiomSlotTrigger
@@ -37,9 +38,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_axiom._compat import Context, TaskInstanceKey
 
-#: XCom keys pushed before waiting, so the link and downstream tasks work while the task waits.
-XCOM_VIEWER_URL = "viewer_url"
-XCOM_TRIGGERED_AT = "triggered_at"
+# The XCom keys live with their code (`_record`) and are importable here, as before.
+__all__ = ["STATE_KEY", "XCOM_TRIGGERED_AT", "XCOM_VIEWER_URL", "AxiomRunLink", "AxiomTriggerAutomationOperator"]
 
 #: Task state store key holding the run's identity until the run ends (re-attach on retry, Airflow 3.3+):
 #: ``{"run": RunRef.to_dict()}``, the form the trigger's arguments and the event carry under the same key.
@@ -63,11 +63,6 @@ class AxiomRunLink(BaseOperatorLink):
             return getattr(operator, "_viewer_url", None) or ""
         url = xcom_value(XCOM_VIEWER_URL, ti_key)
         return url if isinstance(url, str) else ""
-
-
-def _run_id_note(result: TriggerResult) -> str:
-    """`` (run id ...)`` when ``/trigger`` returned one (recorded and reported; used only where the API reads it)."""
-    return f" (run id {result.run_id})" if result.run_id else ""
 
 
 class AxiomTriggerAutomationOperator(BaseOperator):
@@ -364,51 +359,19 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         result: TriggerResult | None = None,
         succeeded: bool = False,
     ) -> None:
-        """Push the viewer link and trigger time, and say in one line what happened (the link's password masked).
-
-        ``result``: ``/trigger``'s answer, when this attempt sent it; without it, the run an earlier attempt
-        started is re-attached to (or, ``succeeded``, its result returned).
-        """
-        mask_secret(viewer_password(viewer_url))  # before anything could log it
+        """Push the viewer link and trigger time and say what happened (``_record.record``); the link is kept."""
         self._viewer_url = viewer_url
-        ti = context["ti"]
-        if viewer_url:  # Airflow 3.0 refuses an XCom of None
-            ti.xcom_push(key=XCOM_VIEWER_URL, value=viewer_url)
-        if triggered_at is not None:
-            ti.xcom_push(key=XCOM_TRIGGERED_AT, value=triggered_at.isoformat())
-        if succeeded:  # one line: nothing is re-attached to, the result is returned
-            self.log.info(
-                "axiom.ai: the run of %r an earlier attempt started at %s already succeeded; returning its result, "
-                "no new run",
-                name,
-                triggered_at,
-            )
-        elif result is None:
-            _metrics.run_reattached(self.axiom_conn_id)
-            self.log.info("axiom.ai: re-attached to the run of %r started at %s", name, triggered_at)
-        elif result.status == "queued":
-            idle = self.hook.settings.queue_idle_window
-            self.log.info(
-                "axiom.ai queued the run of %r: %s%s This task recognises its run once it has started and %r has "
-                "then been idle for %.0f s (queue_idle_window: a run started for another client's queued trigger "
-                "must not be taken for this one), so its result comes about that long after the run ends, at the "
-                "latest at this task's deadline",
-                name,
-                result.message,
-                _run_id_note(result),
-                name,
-                idle,
-            )
-        elif result.recovered:
-            self.log.info(
-                "axiom.ai started %r (found in run reports after its answer was lost); "
-                "the live-viewer link is unavailable for a run recovered from reports",
-                name,
-            )
-        else:
-            self.log.info(
-                "axiom.ai started %r%s; watch it through the task's 'Axiom run' link", name, _run_id_note(result)
-            )
+        record(
+            context["ti"],
+            self.log,
+            self.axiom_conn_id,
+            self.hook,
+            name,
+            viewer_url,
+            triggered_at,
+            result=result,
+            succeeded=succeeded,
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
