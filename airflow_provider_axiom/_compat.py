@@ -8,7 +8,9 @@ exist only on newer releases are detected here, never by comparing version strin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import socket
 from datetime import timedelta
@@ -77,10 +79,84 @@ def xcom_value(key: str, ti_key: Any) -> Any:
 
 
 async def get_connection_async(conn_id: str, hook: Any) -> Any:
-    """The connection, through async I/O where this Airflow has it (3.0 has no ``aget_connection``)."""
+    """The connection, through async I/O where this Airflow has it.
+
+    Airflow 3.0 has no ``aget_connection``: common-compat then runs the sync lookup in a thread,
+    whose request to the triggerer's supervisor (and whose masking of the password) runs a second
+    event loop on the same socket, and the triggerer dies with "Response read out of order"
+    (apache/airflow#64620; seen with 20 triggers resolving at once). There the lookup is done as 3.1
+    does it: the secrets backends, then the supervisor through its async channel.
+    """
+    if not hasattr(hook, "aget_connection"):
+        comms = supervisor_comms()
+        if comms is not None:
+            return await _connection_through(comms, conn_id)
     from airflow.providers.common.compat.connection import get_async_connection
 
     return await get_async_connection(conn_id, hook)
+
+
+async def _from_backend(backend: Any, conn_id: str) -> Any:
+    """A backend's connection. Its value is read in a thread; it is parsed here, in the event loop,
+    with no supervisor to tell: 3.0's ``Connection()`` masks its password with a sync request, which
+    from a thread is the race above. (The caller masks through the async channel.) A backend that
+    builds its connection itself is asked in a thread, as Airflow would."""
+    from airflow.sdk.execution_time import task_runner
+
+    try:
+        value = await asyncio.to_thread(backend.get_conn_value, conn_id=conn_id)
+    except NotImplementedError:
+        return await asyncio.to_thread(backend.get_connection, conn_id=conn_id)
+    if not value:
+        return None
+    comms = task_runner.SUPERVISOR_COMMS
+    task_runner.SUPERVISOR_COMMS = None  # type: ignore[assignment]  # no await until it is back
+    try:
+        return backend.deserialize_connection(conn_id=conn_id, value=value)
+    finally:
+        task_runner.SUPERVISOR_COMMS = comms
+
+
+def supervisor_comms() -> Any:
+    """The triggerer's async channel to its supervisor, or None (a worker, ``airflow dags test``, a test)."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return None
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms if comms is not None and inspect.iscoroutinefunction(getattr(comms, "asend", None)) else None
+
+
+async def supervisor_asend(comms: Any, msg: Any) -> Any:
+    """Send ``msg`` and read its answer, even if the caller is cancelled meanwhile: before 3.2 Airflow
+    reads answers in order, so a request abandoned mid-read leaves its answer for the next one, and
+    the triggerer dies with "Response read out of order"."""
+    return await asyncio.shield(comms.asend(msg))
+
+
+async def _connection_through(comms: Any, conn_id: str) -> Any:
+    from airflow.sdk.definitions.connection import Connection
+    from airflow.sdk.execution_time.comms import ErrorResponse, GetConnection
+    from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+    conn = None
+    for backend in ensure_secrets_backend_loaded():  # environment variables, a configured backend
+        try:
+            conn = await _from_backend(backend, conn_id)
+        except Exception:  # as Airflow does: a backend that fails is skipped
+            continue
+        if conn:
+            break
+    if not conn:
+        answer = await supervisor_asend(comms, GetConnection(conn_id=conn_id))
+        if isinstance(answer, ErrorResponse):
+            if getattr(answer.error, "value", None) == "CONNECTION_NOT_FOUND":
+                raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+            raise AirflowException(f"Airflow could not read the connection {conn_id!r}: {answer.detail}")
+        conn = Connection(**answer.model_dump(exclude={"type"}, by_alias=True))  # as 3.0 builds it
+    await amask_secret(conn.password)
+    await amask_secret(conn.extra)
+    return conn
 
 
 #: Airflow's secrets masker skips (with a warning) secrets shorter than this; nothing shorter is registered.
@@ -111,12 +187,11 @@ async def amask_secret(secret: str | None) -> None:
     except ImportError:  # an Airflow without amask_secret: what it does, through the async channel
         _local_mask(str(secret))
         with contextlib.suppress(Exception):
-            from airflow.sdk.execution_time import task_runner
             from airflow.sdk.execution_time.comms import MaskSecret
 
-            comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-            if comms is not None and hasattr(comms, "asend"):
-                await comms.asend(MaskSecret(value=secret, name=None))
+            comms = supervisor_comms()
+            if comms is not None:
+                await supervisor_asend(comms, MaskSecret(value=secret, name=None))
         return
     await _amask(secret)
 
@@ -159,5 +234,7 @@ __all__ = [
     "conf",
     "get_connection_async",
     "mask_secret",
+    "supervisor_asend",
+    "supervisor_comms",
     "xcom_value",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from pendulum import DateTime
 
-from airflow_provider_axiom._protocol import to_datetime
+from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name
 from airflow_provider_axiom.exceptions import AxiomBadRequestError
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ def coerce_data(data: Any) -> Any:
                 hint="Pass a list of rows, an XComArg, a JSON string, or set render_template_as_native_obj=True",
             ) from None
     return data
+
+
+def trigger_input(automation_name: Any, data: Any) -> tuple[str, list[Any] | None]:
+    """The automation's name and its input rows, checked (and the rows normalised) before anything is sent."""
+    return validate_name(automation_name, "automation_name"), normalize_data(coerce_data(data))
 
 
 def waiting_deadline(context: Any, now: DateTime, timeout: timedelta, execution_timeout: timedelta | None) -> DateTime:

@@ -1,8 +1,8 @@
-"""What the operator records once it knows its run: the viewer link and trigger time in XCom (the link's
-password masked first), and one line in its task's log saying how it came to the run."""
+"""What the operator pushes and says once it knows its run: the viewer link and trigger time in XCom, one log line."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_axiom import _metrics
@@ -27,7 +27,8 @@ def run_id_note(result: TriggerResult) -> str:
 
 def record(
     ti: Any,
-    log: Any,
+    log: logging.Logger | Any,
+    conn_id: str,
     hook: AxiomHook,
     name: str,
     viewer_url: str | None,
@@ -54,7 +55,7 @@ def record(
             triggered_at,
         )
     elif result is None:
-        _metrics.run_reattached(hook.axiom_conn_id)
+        _metrics.run_reattached(conn_id)
         log.info("axiom.ai: re-attached to the run of %r started at %s", name, triggered_at)
     elif result.status == "queued":
         idle = hook.settings.queue_idle_window

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,8 +13,6 @@ from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf,
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
-    look_once,
-    run_summary,
     settles_run,
     stale_event,
     stop_remote_run,
@@ -23,12 +20,13 @@ from airflow_provider_axiom._completion import (
 )
 from airflow_provider_axiom._completion.events import run_field
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
-from airflow_provider_axiom._protocol import normalize_data, to_datetime, validate_name, viewer_password
-from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, KEY, RunRef
-from airflow_provider_axiom._tasks import TaskState, as_timedelta, coerce_data, waiting_deadline
-from airflow_provider_axiom.exceptions import AxiomError, AxiomRunTimeoutError
+from airflow_provider_axiom._protocol import to_datetime, viewer_password
+from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
+from airflow_provider_axiom._tasks import TaskState, as_timedelta, trigger_input, waiting_deadline
+from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
-from airflow_provider_axiom.operators._record import XCOM_VIEWER_URL, record
+from airflow_provider_axiom.operators._reattach import STATE_KEY, resume, save, task_state
+from airflow_provider_axiom.operators._record import XCOM_TRIGGERED_AT, XCOM_VIEWER_URL, record
 from airflow_provider_axiom.results import TriggerResult
 from airflow_provider_axiom.triggers.axiom import AxiomRunTrigger
 from airflow_provider_axiom.triggers.slot import AxiomSlotTrigger
@@ -38,9 +36,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_axiom._compat import Context, TaskInstanceKey
 
-#: Task state store key holding the run's identity until the run ends (re-attach on retry, Airflow 3.3+):
-#: ``{"run": RunRef.to_dict()}``, the form the trigger's arguments and the event carry under the same key.
-STATE_KEY = "axiom_run"
+# The XCom keys and the task state key live with their code (`_record`, `_reattach`) and are importable here, as before.
+__all__ = ["STATE_KEY", "XCOM_TRIGGERED_AT", "XCOM_VIEWER_URL", "AxiomRunLink", "AxiomTriggerAutomationOperator"]
 
 
 class AxiomRunLink(BaseOperatorLink):
@@ -153,8 +150,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._link_known = True  # from here on this instance knows its run's link (AxiomRunLink)
-        name = validate_name(self.automation_name, "automation_name")
-        data = normalize_data(coerce_data(self.data))  # before anything is sent
+        name, data = trigger_input(self.automation_name, self.data)  # before anything is sent
         now = self.hook.clock.now()
         deadline = waiting_deadline(context, now, self.timeout, self.execution_timeout)
         attempt = getattr(context.get("ti"), "try_number", None)
@@ -168,8 +164,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_after_slot(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomSlotTrigger`: send the trigger (on ``timeout`` nothing was started)."""
-        name = validate_name(self.automation_name, "automation_name")
-        data = normalize_data(coerce_data(self.data))
+        name, data = trigger_input(self.automation_name, self.data)
         deadline = to_datetime(event["deadline"], "deadline")
         if event.get("slot") == "timeout":
             raise AxiomRunTimeoutError(f"the trigger of {name!r} was held for a slot until the task's deadline")
@@ -253,7 +248,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             if self.wait_for_completion:  # saved first: a retry re-attaches to this run, never sends another
                 attempt = getattr(context.get("ti"), "try_number", None)
                 ref = RunRef.from_trigger(result, self.clock_tolerance, attempt=attempt)
-                self._save(context, ref)
+                save(self._state(context), ref, self.timeout)
             self._record(context, result.automation_name, result.viewer_url, result.triggered_at, result=result)
             if ref is None:
                 return result.to_dict()
@@ -296,54 +291,27 @@ class AxiomTriggerAutomationOperator(BaseOperator):
     # -- surviving a retry: the run of an earlier attempt is re-attached to, not started again
 
     def _resume(self, context: Context, name: str, attempt: int | None) -> RunRef | dict[str, Any] | None:
-        """The run an earlier attempt left, if this attempt should carry on with it (Airflow 3.3+).
+        """The run an earlier attempt left, to carry on with, or its result (see ``_reattach.resume``).
 
-        As the Task SDK's ``ResumableJobMixin``: a run still queued or running is re-attached to
-        (its identity is returned, with this attempt's number); one that already succeeded gives its
-        result (a dict); one that failed, or none at all, means a new run (None). When its state cannot
-        be read, it is re-attached to: a second, billed run is worse than a wait. Only a task that waits
-        saves its run (``wait_for_completion``), so only such a task re-attaches.
+        Only a task that waits saves its run (``wait_for_completion``), so only such a task re-attaches.
         """
         if not self.wait_for_completion:
             return None
-        saved = self._state(context).get()
-        previous = self._saved_run(saved, attempt)
-        if previous is None or previous.automation_name != name:
-            return None
-        if KEY not in saved:  # saved by 0.2: saved again in the one shape, which later releases read
-            self._save(context, previous)
-        ref = previous
-        try:
-            look = look_once(self.hook, ref, fetch_output=self.fetch_output, logger=self.log)
-        except AxiomError as err:
-            self.log.warning("axiom.ai: could not check the earlier attempt's run (%s); re-attaching to it", err)
-            return previous
-        if not look.obs.state.ends_wait:
-            return previous
-        if look.obs.state.succeeded:
-            self._state(context).delete()
-            self._record(context, name, previous.viewer_url, previous.triggered_at, succeeded=True)
-            return run_summary(look.ref, look.obs, data=look.rows, unavailable=look.unavailable)
-        self.log.info(
-            "axiom.ai: the earlier attempt's run of %r ended (%s); starting a new run", name, look.obs.raw_status
+        return resume(
+            self.hook,
+            self._state(context),
+            name,
+            attempt,
+            tolerance=self.clock_tolerance,
+            timeout=self.timeout,
+            fetch_output=self.fetch_output,
+            log=self.log,
+            succeeded=lambda ref: self._record(context, name, ref.viewer_url, ref.triggered_at, succeeded=True),
         )
-        return None
-
-    def _saved_run(self, saved: Any, attempt: int | None) -> RunRef | None:
-        """The run a task state names, with this attempt's number (a state saved by 0.2 is read with a warning)."""
-        if isinstance(saved, dict) and isinstance(saved.get(KEY), dict):
-            return replace(RunRef.from_dict(saved[KEY]), attempt=attempt)
-        if _upgrade.is_state(saved):
-            return _upgrade.state_ref(saved, self.clock_tolerance, attempt=attempt)
-        return None
 
     def _state(self, context: Context) -> TaskState:
         """Where the run's identity is kept until the run ends (``context["task_state_store"]``, Airflow 3.3+)."""
-        return TaskState(context.get("task_state_store") if hasattr(context, "get") else None, STATE_KEY)
-
-    def _save(self, context: Context, ref: RunRef) -> None:
-        """Keep the run's identity in the task state until the run ends (a retry re-attaches from it)."""
-        self._state(context).set({KEY: ref.to_dict()}, retention=self.timeout + timedelta(days=1))
+        return task_state(context.get("task_state_store") if hasattr(context, "get") else None)
 
     def _trigger(self, name: str, data: Any) -> TriggerResult:
         return self.hook.trigger_automation(name, data)
@@ -358,9 +326,19 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         result: TriggerResult | None = None,
         succeeded: bool = False,
     ) -> None:
-        """Push the link and trigger time, and say how this task came to its run (``_record.record``)."""
+        """Push the viewer link and trigger time and say what happened (``_record.record``); the link is kept."""
         self._viewer_url = viewer_url
-        record(context["ti"], self.log, self.hook, name, viewer_url, triggered_at, result=result, succeeded=succeeded)
+        record(
+            context["ti"],
+            self.log,
+            self.axiom_conn_id,
+            self.hook,
+            name,
+            viewer_url,
+            triggered_at,
+            result=result,
+            succeeded=succeeded,
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""

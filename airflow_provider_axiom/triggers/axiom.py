@@ -11,7 +11,14 @@ from typing import Any
 from pendulum import DateTime
 
 from airflow_provider_axiom import _upgrade
-from airflow_provider_axiom._compat import BaseTrigger, TriggerEvent, amask_secret, resume_guarded
+from airflow_provider_axiom._compat import (
+    BaseTrigger,
+    TriggerEvent,
+    amask_secret,
+    resume_guarded,
+    supervisor_asend,
+    supervisor_comms,
+)
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
 from airflow_provider_axiom._completion.events import event
 from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
@@ -176,11 +183,13 @@ class AxiomRunTrigger(BaseTrigger):
         if ti is None:
             return None
         try:
-            from airflow.sdk.execution_time import task_runner
             from airflow.sdk.execution_time.comms import GetTaskStates
 
+            comms = supervisor_comms()
+            if comms is None:
+                raise RuntimeError("no supervisor to ask")
             request = GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-            answer = await asyncio.wait_for(task_runner.SUPERVISOR_COMMS.asend(request), timeout=TASK_STATE_TIMEOUT)
+            answer = await asyncio.wait_for(supervisor_asend(comms, request), timeout=TASK_STATE_TIMEOUT)
             states = getattr(answer, "task_states", None) or {}
             found = [s for per_run in states.values() for s in (per_run or {}).values()]
         except Exception as err:  # an older Airflow, or no supervisor: unknown
