@@ -92,6 +92,16 @@ class RateLimiter:
             self._next = at + self.window / self._rate
             return at - now
 
+    def free_in(self) -> float:
+        """Seconds until the next slot (0: a call may go now); reserves nothing."""
+        with self._lock:
+            return max(0.0, max(self._next, self._paused_until) - self._clock())
+
+    @property
+    def spacing(self) -> float:
+        """Seconds between two calls at the current pace."""
+        return self.window / self._rate
+
     def penalize(self, retry_after: float | None = None) -> None:
         """A 429 for this key: halve the pace (at most once per few seconds) and pause new calls briefly.
 

@@ -253,17 +253,26 @@ def test_fires_once_per_finished_run_with_its_payload(axiom_emulator):
 def read_output_watcher(
     emulated: EmulatedTime, before_read: Callable[[], Any] | None = None, **kwargs: Any
 ) -> AxiomRunFinishedTrigger:
-    """A ``read_output`` watcher whose every ``/run-data`` call first does ``before_read``."""
+    """A ``read_output`` watcher whose every ``/run-data`` call first does ``before_read``.
+
+    The rows are read by the key's poller, through a sibling of the trigger's hook: that one is wrapped."""
     trigger = watcher(emulated, read_output=True, **kwargs)
     hook = trigger.hook
-    read = hook.aget_run_data
+    sibling = hook.sibling
 
-    async def aget_run_data(name: str, *args: Any, **kwargs: Any) -> Any:
-        if before_read is not None:
-            before_read()
-        return await read(name, *args, **kwargs)
+    def wrapped_sibling() -> Any:
+        poller_hook = sibling()
+        read = poller_hook.aget_run_data
 
-    hook.aget_run_data = aget_run_data  # type: ignore[method-assign]
+        async def aget_run_data(name: str, *args: Any, **kwargs: Any) -> Any:
+            if before_read is not None:
+                before_read()
+            return await read(name, *args, **kwargs)
+
+        poller_hook.aget_run_data = aget_run_data  # type: ignore[method-assign]
+        return poller_hook
+
+    hook.sibling = wrapped_sibling  # type: ignore[method-assign]
     return trigger
 
 

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_axiom._completion.rows import shows_newest
 from airflow_provider_axiom._matching import Rules, RunObservation, match, rows_unavailable
 from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW, REPORT_WINDOW, narrower, reaches, wider
 from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import still_newest
 from airflow_provider_axiom.results import RunReport, TriggerResult
 
 T0 = pendulum.datetime(2026, 11, 25, 12, 0, 0, tz="UTC")
@@ -239,10 +239,10 @@ def test_window_sizes():
 
 
 def test_rows_are_confirmed_only_while_the_run_is_still_the_newest():
-    ref = RunRef.from_trigger(trigger(0))
-    ref = RunRef.from_dict({**ref.to_dict(), "created_at": whole(0.1).isoformat()})
-    assert still_newest(ref, reports_at([Run("mine", 0.1, 10)], now=20))
-    assert not still_newest(ref, reports_at([Run("mine", 0.1, 10), Run("next", 12, 13)], now=20))
+    mine = whole(0.1)
+    assert shows_newest(NAME, mine, reports_at([Run("mine", 0.1, 10)], now=20))
+    assert not shows_newest(NAME, mine, reports_at([Run("mine", 0.1, 10), Run("next", 12, 13)], now=20))
+    assert not shows_newest(NAME, mine, reports_at([], now=20))  # a read that does not list the run confirms nothing
 
 
 def test_the_reference_survives_its_json_round_trip():

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pendulum
 import pytest
@@ -22,7 +22,10 @@ from hypothesis import strategies as st
 
 from airflow_provider_axiom._compat import RESUME_GUARD
 from airflow_provider_axiom._completion import slots as slots_module
+from airflow_provider_axiom._completion.poller import KeyPoller
 from airflow_provider_axiom._completion.slots import GRANT_TTL, HANDOVER, Grant, KeySlots, hold_for
+from airflow_provider_axiom._completion.waiter import Waiter
+from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
 from airflow_provider_axiom.results import RunReport
 from tests.scenarios import scenario
@@ -104,6 +107,23 @@ def test_a_grant_holds_until_its_wait_is_handed_over_or_its_run_ended_a_handover
     assert not KeySlots([Grant(QUICK, NOW)]).pending(ran, later, [(QUICK, NOW.add(seconds=1))])  # its wait came
     assert not KeySlots([Grant(QUICK, NOW)]).pending(ran, NOW.add(seconds=5) + HANDOVER)  # it went elsewhere
     assert not KeySlots([Grant(QUICK, NOW)]).pending([], NOW + GRANT_TTL)  # its run never came
+
+
+def test_the_slot_wait_learns_who_waits_from_the_pollers_membership():
+    """``names_waited``: the automations of the waits still open (their rows may be pending);
+    ``triggers_waited``: every wait joined, open or done, with its trigger time (a grant's wait came)."""
+    poller = KeyPoller(cast(Any, None))  # membership alone: no tick, no call
+    running, done = (
+        Waiter(RunRef.first_since(QUICK, NOW), NOW.add(hours=1)),
+        Waiter(RunRef.first_since(OTHER, NOW.add(seconds=7)), NOW.add(hours=1)),
+    )
+    done.finish()
+    for waiter in (running, done):
+        poller.join(waiter, start=False)
+    assert poller.names_waited() == {QUICK}
+    assert poller.triggers_waited() == {(QUICK, NOW), (OTHER, NOW.add(seconds=7))}
+    poller.leave(done)
+    assert poller.triggers_waited() == {(QUICK, NOW)}
 
 
 # -- tasks held by it, against the emulator

@@ -32,7 +32,8 @@ from airflow_provider_axiom._completion.events import (
     stale_event,
     timeout_error,
 )
-from airflow_provider_axiom._completion.poller import KeyPoller, poller_for
+from airflow_provider_axiom._completion.poller import KeyPoller
+from airflow_provider_axiom._completion.registry import poller_for
 from airflow_provider_axiom._completion.stop import astop_remote_run, stop_remote_run
 from airflow_provider_axiom._completion.wait import Look, alook, look_once, outcome_event, wait_for_run
 

@@ -39,7 +39,7 @@ from pendulum import DateTime
 
 from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.notices import Done, Inbox, wait_saying
-from airflow_provider_axiom._completion.poller import poller_for
+from airflow_provider_axiom._completion.registry import poller_for
 from airflow_provider_axiom._protocol import run_state
 from airflow_provider_axiom._ratelimit import key_fingerprint
 from airflow_provider_axiom._report_window import REPORT_WINDOW
@@ -291,10 +291,10 @@ async def wait_for_slot(
         hook.clock.now,
         poller.hook.server_now,
         say,
-        lambda: {w.ref.automation_name for w in poller.waiters if not w.done.is_set()},
-        lambda: {(w.ref.automation_name, w.ref.triggered_at) for w in poller.waiters},
+        poller.names_waited,
+        poller.triggers_waited,
     )
-    poller.add_listener(waiting)
+    poller.join(waiting)
     try:
         if hook.clock.asleep is asyncio.sleep:  # real time: the event loop keeps the deadline too
             seconds = (min(deadline, hold_until) - hook.clock.now()).total_seconds() + 2 * poll_interval
@@ -303,7 +303,7 @@ async def wait_for_slot(
         else:  # injected time moves with the poller's sleeps; each tick checks the times
             await wait_saying(waiting.done, waiting.say_one)
     finally:
-        poller.remove_listener(waiting)
+        poller.leave(waiting)
         waiting.say_told()  # in this coroutine: the task's own log
     if waiting.error is not None:
         raise waiting.error

@@ -18,7 +18,9 @@ from pendulum import DateTime
 from airflow_provider_axiom import _metrics
 from airflow_provider_axiom._completion.events import event, run_summary
 from airflow_provider_axiom._completion.notices import Notice, wait_saying
-from airflow_provider_axiom._completion.poller import KeyPoller, Waiter, poller_for
+from airflow_provider_axiom._completion.poller import KeyPoller
+from airflow_provider_axiom._completion.registry import poller_for
+from airflow_provider_axiom._completion.waiter import Waiter
 from airflow_provider_axiom._matching import DataUnavailable, RunObservation
 from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom._run_state import RunState
@@ -57,7 +59,7 @@ async def wait_for_run(
         max_consecutive_errors=max(1, max_consecutive_errors),
         fetch_output=fetch_output,
     )
-    poller.add(waiter)
+    poller.join(waiter)
     say = _sayer(logger)
     try:
         if not await _wait_until(hook.clock, waiter, deadline, say) or waiter.timed_out:
@@ -65,7 +67,7 @@ async def wait_for_run(
             message = f"the run of {ref.automation_name!r} did not finish by {deadline.isoformat()}"
             return event(waiter.ref, "timeout", message, summary=summary)
     finally:
-        poller.remove(waiter)
+        poller.leave(waiter)
     if waiter.crash is not None:
         raise waiter.crash
     _time_the_run(poller.hook, waiter)  # the poller's hook has learnt the server's clock
@@ -153,13 +155,11 @@ async def alook(hook: AxiomHook, ref: RunRef, *, fetch_output: bool = True, logg
     What the look has to say about the run is logged with ``logger`` (the task's)."""
     poller = KeyPoller(hook)
     waiter = Waiter(ref, hook.clock.now().add(years=1), max_consecutive_errors=1, fetch_output=fetch_output)
-    poller.waiters.append(waiter)
+    poller.join(waiter, start=False)
     say = _sayer(logger)
     for _ in range(LOOK_TICKS):
         window = poller.window
-        await poller.tick()
-        while waiter.phase == "reading" and not waiter.done.is_set():
-            await poller.read(waiter)
+        await poller.turn()
         for notice in waiter.notices.take():
             say(notice)
         if waiter.error is not None:

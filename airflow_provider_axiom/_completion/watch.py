@@ -42,12 +42,11 @@ from pendulum import DateTime
 from airflow_provider_axiom._matching import DataUnavailable
 from airflow_provider_axiom._protocol import closest_names, iso, parse_timestamp, run_state
 from airflow_provider_axiom._report_window import MAX_REPORT_WINDOW
-from airflow_provider_axiom._run_state import RunState
-from airflow_provider_axiom._runs import newest_of_name, same_outcome
 from airflow_provider_axiom.exceptions import AxiomError, AxiomNotFoundError
 from airflow_provider_axiom.results import RunReport
 
 if TYPE_CHECKING:
+    from airflow_provider_axiom._completion.poller import KeyPoller
     from airflow_provider_axiom._transport import Clock
     from airflow_provider_axiom.hooks.axiom import AxiomHook
 
@@ -60,8 +59,6 @@ WATERMARK_LAG = timedelta(seconds=60)
 SAVE_EVERY = timedelta(minutes=1)
 #: Transient read failures in a row after which the log says so again (they never end a watcher).
 WARN_EVERY = 10
-#: Ticks a run's output may take: ``/run-data`` failing transiently, then the read that confirms it.
-READ_TICKS = 5
 
 
 def run_key(name: str, started_at: DateTime) -> str:
@@ -199,33 +196,22 @@ class RunWatch:
         self._ready: asyncio.Queue[list[RunReport] | BaseException] = asyncio.Queue()
         self._failures = 0
         self._saved_at: DateTime | None = None
-        self._latest: tuple[float, list[RunReport]] = (float("-inf"), [])  # the last read: when sent, what it said
-        self._delivered = asyncio.Event()  # set (and replaced) at every tick, read or failed
-        self._reading: DateTime | None = None  # the start of the run whose output is being read
+        self._latest: list[RunReport] = []  # the last read's reports
 
     # -- the listener interface of KeyPoller
     def reach(self) -> DateTime | None:
-        if self.state is None:
-            return None
-        reach = self.state.reach()
-        return reach if self._reading is None else min(reach, self._reading)
+        return None if self.state is None else self.state.reach()
 
     def on_reports(self, reports: list[RunReport], complete: bool, sent: float) -> None:
         assert self.state is not None
         if self._failures:
             log.info("axiom.ai: run reports readable again after %d failed reads", self._failures)
         self._failures = 0
-        self._latest = (sent, reports)
+        self._latest = reports
         fire = self.state.select(reports, self.names, self.outcomes, now=self.now(), complete=complete)
         self._ready.put_nowait(fire)
-        self._tick()
-
-    def _tick(self) -> None:
-        self._delivered.set()
-        self._delivered = asyncio.Event()
 
     def on_error(self, error: BaseException) -> None:
-        self._tick()
         if isinstance(error, AxiomError) and error.retryable:
             self._failures += 1
             if self._failures == 1 or self._failures % WARN_EVERY == 0:
@@ -293,17 +279,19 @@ class RunWatch:
         except Exception as err:
             log.warning("axiom.ai: the watcher's state could not be saved (%r); a restart may miss runs", err)
 
-    async def event_payload(self, report: RunReport, hook: AxiomHook, read: bool) -> dict[str, Any]:
-        """The payload for a run; with ``read``, its output rows when they are provably its own."""
+    async def event_payload(self, report: RunReport, poller: KeyPoller, read: bool) -> dict[str, Any]:
+        """The payload for a run; with ``read``, its output rows when they are provably its own.
+
+        They are read by the rule the waiting tasks follow, through the key's poller and its read queue
+        (:mod:`~airflow_provider_axiom._completion.rows`); what the read has to say is said here.
+        """
         if not read:
             return payload(report)
         if not run_state(report.status).succeeded:
             return payload(report, None, with_data=True, unavailable="run_failed")
-        self._reading = report.created_at
-        try:
-            data, why = await self._rows(report, hook)
-        finally:
-            self._reading = None
+        data, why = await poller.rows_of(
+            report.task_name, report.created_at, self._latest, lambda notice: notice.say(log)
+        )
         if why is not None:
             log.warning(
                 "axiom.ai: the output of %s is not in the event: data is None (data_unavailable=%r)",
@@ -311,34 +299,3 @@ class RunWatch:
                 why,
             )
         return payload(report, data, with_data=True, unavailable=why)
-
-    async def _rows(self, report: RunReport, hook: AxiomHook) -> tuple[Any, DataUnavailable | None]:
-        """The run's rows, by the rule the waiting tasks follow (``_runs``).
-
-        ``/run-data`` answers for the latest run of a name, so the rows are read only while the run
-        is the newest of its name, and kept only if a read of the reports sent after the answer
-        still lists it as the newest. Transient failures are tried again at the next tick.
-        """
-        name, started = report.task_name, report.created_at
-        for attempt in range(1, READ_TICKS + 1):
-            if not newest_of_name(name, started, self._latest[1]):
-                return None, "superseded"
-            try:
-                run = await hook.aget_run_data(name)
-            except AxiomError as err:
-                log.warning("axiom.ai: reading the output of %s failed (%d/%d): %s", name, attempt, READ_TICKS, err)
-                if not err.retryable:
-                    return None, "unreadable"
-                await self._delivered.wait()
-                continue
-            if not same_outcome(run, RunState.SUCCESS):
-                return None, "superseded"  # /run-data already describes a newer run
-            answered = self.clock.monotonic()
-            for _ in range(READ_TICKS):
-                await self._delivered.wait()
-                sent, reports = self._latest
-                if sent < answered or not any(r.task_name == name and r.created_at == started for r in reports):
-                    continue  # not yet a read sent after the answer that reaches back to the run
-                return (run.data, None) if newest_of_name(name, started, reports) else (None, "superseded")
-            return None, "unreadable"
-        return None, "unreadable"

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_axiom._compat import BaseEventTrigger, TriggerEvent
-from airflow_provider_axiom._completion.poller import poller_for
+from airflow_provider_axiom._completion.registry import poller_for
 from airflow_provider_axiom._completion.watch import RunWatch, state_key
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom.hooks.axiom import AxiomHook
@@ -96,11 +96,11 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
             await watch.start(hook)
             poller = await poller_for(hook)
             watch.follow(poller.hook.server_now)  # the API's clock, as each tick's answer gives it
-            poller.add_listener(watch)
+            poller.join(watch)
             try:
                 while True:
                     batch = await watch.next_batch()
-                    bodies = [await watch.event_payload(report, hook, self.read_output) for report in batch]
+                    bodies = [await watch.event_payload(report, poller, self.read_output) for report in batch]
                     # saved once the rows are read, just before the events: a crash in between loses
                     # them, never fires one twice
                     await watch.save(fired=bool(batch))
@@ -108,7 +108,7 @@ class AxiomRunFinishedTrigger(BaseEventTrigger):
                         log.info("axiom.ai: run %s ended %s: firing", body["run_key"], body["outcome"])
                         yield TriggerEvent(body)
             finally:
-                poller.remove_listener(watch)
+                poller.leave(watch)
         except Exception as err:
             log.error("axiom.ai: the watcher of %s stopped: %s", ", ".join(map(repr, self.automation_names)), err)
             raise
