@@ -21,7 +21,14 @@ import pendulum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_axiom._completion.rows import CONFIRM_READS, RowsRead, newer_listed, shows_newest
+from airflow_provider_axiom._completion.rows import (
+    CONFIRM_READS,
+    UNREACHED_READS,
+    Listing,
+    RowsRead,
+    newer_listed,
+    shows_newest,
+)
 from airflow_provider_axiom._run_state import RunState
 from airflow_provider_axiom.exceptions import AxiomApiError, AxiomServerError
 from airflow_provider_axiom.results import RunData, RunReport
@@ -197,3 +204,40 @@ def test_a_run_beyond_the_widest_read_is_confirmed_by_a_later_read_without_its_n
     newer.answered(RunData("Success", ROWS), 5.0)
     newer.reports([report(NAME, 60.0)], 6.0)
     assert newer.done and newer.unavailable == "superseded"
+
+
+def test_a_full_read_that_stops_short_of_the_run_is_not_a_miss():
+    """Other runs of the key pushed the run out of the latest reports read: such reads say nothing of it
+    (the poller widens its reads to reach it), so they never give its rows up as unreadable by
+    themselves; the first read that reaches back decides, and a bound still ends the wait."""
+    rows = RowsRead(NAME, MINE, RunState.SUCCESS)
+    rows.sending()
+    rows.answered(RunData("Success", ROWS), 5.0)
+    short = Listing([report("Other", 1.0), report("Other", 30.0)], full=True)
+    for _ in range(CONFIRM_READS * 2):
+        rows.reports(short, 6.0)
+    assert rows.state == "confirming" and rows.misses == 0
+    rows.reports(Listing([report(NAME, 0.0), report("Other", 1.0)], full=True), 6.0)
+    assert rows.done and rows.rows == ROWS
+
+    missed = RowsRead(NAME, MINE, RunState.SUCCESS)  # a read that reaches back without it: a miss
+    missed.sending()
+    missed.answered(RunData("Success", ROWS), 5.0)
+    for _ in range(CONFIRM_READS):
+        missed.reports(Listing([report("Other", -1.0)], full=True), 6.0)
+    assert missed.done and missed.unavailable == "unreadable"
+
+    never = RowsRead(NAME, MINE, RunState.SUCCESS)
+    never.sending()
+    never.answered(RunData("Success", ROWS), 5.0)
+    for _ in range(UNREACHED_READS):
+        never.reports(short, 6.0)
+    assert never.done and never.unavailable == "unreadable"
+
+
+def test_a_full_read_that_stops_short_of_the_run_still_ends_it_superseded_by_a_newer_one():
+    rows = RowsRead(NAME, MINE, RunState.SUCCESS)
+    rows.sending()
+    rows.answered(RunData("Success", ROWS), 5.0)
+    rows.reports(Listing([report(NAME, 60.0)], full=True), 6.0)
+    assert rows.done and rows.unavailable == "superseded"

@@ -238,7 +238,10 @@ class KeyPoller:
         self.listed = {r.task_name for r in reports}
         if await self._proof_pending(open_waiters):
             return  # decide nothing while the key's run-id proof is in flight elsewhere: one tick, at most a call
-        self.reader.feed(reports, sent)
+        self.reader.feed(reports, sent, full=full)
+        for waiter in open_waiters:
+            if waiter.phase == "confirming":
+                waiter.failures = 0  # this read served it: failed looks count only in a row
         watching = [w for w in open_waiters if w.phase == "watching"]
         observed = match(
             [w.ref for w in watching],

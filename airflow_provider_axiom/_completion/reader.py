@@ -62,8 +62,9 @@ class Reader:
             self._confirmer.cancel()
 
     def reach(self) -> list[DateTime]:
-        """The start times of the watchers' runs whose rows are being read (the reads must reach them)."""
-        return [r.rows.created_at for r in self.pending if r.waiter is None and r.rows and r.rows.created_at]
+        """The start times of the runs whose rows are being read, tasks' and watchers' (the reads of the
+        reports must reach them to confirm them)."""
+        return [r.rows.created_at for r in self.pending if r.rows and not r.rows.done and r.rows.created_at]
 
     async def rows_of(
         self, name: str, created_at: DateTime, latest: list[RunReport], say: Callable[[Notice], None]
@@ -95,9 +96,10 @@ class Reader:
 
     # -- the rows machines: fed every read of the reports, settled once done
 
-    def feed(self, reports: list[RunReport], sent: float) -> None:
-        """Hand a read of the reports to every rows machine not yet settled (indexed once for them all)."""
-        listing = Listing(reports)
+    def feed(self, reports: list[RunReport], sent: float, *, full: bool) -> None:
+        """Hand a read of the reports to every rows machine not yet settled (indexed once for them all);
+        ``full``: it came back as long as it was asked."""
+        listing = Listing(reports, full=full)
         for read in list(self.pending):
             assert read.rows is not None
             read.rows.reports(listing, sent)
@@ -151,10 +153,11 @@ class Reader:
             self._confirm_sent = sent = self.hook.clock.monotonic()
             try:
                 self.poller.calls += 1
-                reports = await self.hook.aget_run_reports(self.poller.window)
+                window = self.poller.window
+                reports = await self.hook.aget_run_reports(window)
             except AxiomError:
                 return  # the tick confirms
-            self.feed(reports, sent)
+            self.feed(reports, sent, full=len(reports) >= window)
 
     # -- reads through /run-data
 

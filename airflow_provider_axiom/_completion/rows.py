@@ -40,27 +40,40 @@ from airflow_provider_axiom._runs import same_outcome
 from airflow_provider_axiom.exceptions import AxiomError
 from airflow_provider_axiom.results import RunData, RunReport
 
-__all__ = ["CONFIRM_READS", "Listing", "RowsRead", "RowsState", "newer_listed", "shows_newest"]
+__all__ = ["CONFIRM_READS", "UNREACHED_READS", "Listing", "RowsRead", "RowsState", "newer_listed", "shows_newest"]
 
 RowsState = Literal["queued", "reading", "confirming", "done"]
 
 #: Later reads of the reports that may fail to list the run before its rows are given up as unreadable.
 CONFIRM_READS = 5
+#: Later reads that stop short of the run (full, newer runs only: the poller widens its reads to reach
+#: it) before its rows are given up as unreadable: they say nothing of the run, so they are not misses.
+UNREACHED_READS = 60
 
 
 class Listing:
     """One read of the reports, as the rule asks it: the start times of each name's runs, in order.
 
     Built once per read, so a read handed to every rows machine waiting (hundreds, at large N) costs a
-    look-up each, not a scan of the read."""
+    look-up each, not a scan of the read. ``full``: the read came back as long as it was asked (older
+    runs exist that it does not show)."""
 
-    def __init__(self, reports: Sequence[RunReport]) -> None:
+    def __init__(self, reports: Sequence[RunReport], *, full: bool = False) -> None:
         starts: dict[str, list[float]] = {}
         for r in reports:
             starts.setdefault(r.task_name, []).append(r.created_at.timestamp())
         for times in starts.values():
             times.sort()
         self._starts = starts
+        self.full = full
+        self._oldest = min((t[0] for t in starts.values()), default=None)
+
+    def reaches(self, created_at: DateTime) -> bool:
+        """Whether the read shows every run started from ``created_at``'s second on: not full, or its
+        oldest report that old. A full read that stops short of it can neither list nor miss the run."""
+        if not self.full:
+            return True
+        return self._oldest is not None and self._oldest - created_at.timestamp() < RESOLUTION.total_seconds()
 
     def names(self, name: str) -> bool:
         """Whether the read lists any run of ``name``."""
@@ -107,7 +120,8 @@ class RowsRead:
     after_tick: int = 0  # a failed read goes again on a later tick, not at once
     failures: int = 0
     answered_at: float = float("inf")  # monotonic: confirmed by a read of the reports sent after this
-    misses: int = 0  # later reads that did not list the run
+    misses: int = 0  # later reads that reached back to the run and did not list it
+    unreached: int = 0  # later reads that stopped short of the run
     rows: dict[str, Any] | None = field(default=None, repr=False)
     unavailable: DataUnavailable | None = None
     error: AxiomError | None = None  # the last failure, when the rows were given up after it
@@ -157,6 +171,12 @@ class RowsRead:
             return  # not a later read: only a read sent after the answer confirms it
         if self.beyond or (self.created_at is not None and shows_newest(self.name, self.created_at, reports)):
             self._finish()
+            return
+        assert self.created_at is not None
+        if not reports.reaches(self.created_at):
+            self.unreached += 1
+            if self.unreached >= UNREACHED_READS:
+                self._give_up("unreadable")
             return
         self.misses += 1
         if self.misses >= CONFIRM_READS:
