@@ -68,7 +68,8 @@ class EmulatedTime:
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now = self.now.add(microseconds=int(seconds * 1e6))
+        # round, not int(): 15 s computed as 14.999999... s would otherwise sleep a microsecond short
+        self.now = self.now.add(microseconds=round(seconds * 1e6))
         self.emulator.advance(seconds)
 
     async def async_sleep(self, seconds: float) -> None:
