@@ -233,8 +233,8 @@ class KeyPoller:
         self._notify(reports, sent=sent)
         full = len(reports) >= self.window
         oldest = min((r.created_at for r in reports), default=None)
-        reach = self._reach()  # a listener (asset watcher) may need older reports too
-        listener_deep = full and reach is not None and oldest is not None and oldest >= reach
+        reach = self._reach()  # a listener or a run whose rows are read may need older reports too
+        short = full and reach is not None and oldest is not None and oldest >= reach
         self.listed = {r.task_name for r in reports}
         if await self._proof_pending(open_waiters):
             return  # decide nothing while the key's run-id proof is in flight elsewhere: one tick, at most a call
@@ -267,7 +267,7 @@ class KeyPoller:
                 self._watch_by_id(waiter, reports)
             elif obs.state.ends_wait:
                 self._ended(waiter, obs)
-        if (deep or listener_deep) and self.window < MAX_REPORT_WINDOW:
+        if (deep or short) and self.window < MAX_REPORT_WINDOW:
             self.window = wider(self.window)
             log.info(
                 "axiom.ai: reading the latest %d run reports to reach the oldest run waited for (%s)",
@@ -277,7 +277,7 @@ class KeyPoller:
         elif deep:
             self._deep_turn = (self._deep_turn + 1) % len(deep)
             self.reader.start_read(deep[self._deep_turn], "deep")
-        elif not listener_deep:
+        elif not short:
             anchors = [w.ref.anchor for w in self.waiters if not w.done.is_set()]
             if reach is not None:
                 anchors.append(reach)
@@ -295,7 +295,7 @@ class KeyPoller:
             listener.on_reports(reports, not full or oldest is None or reach is None or oldest < reach, sent)
 
     def _reach(self) -> DateTime | None:
-        """How far back a read must reach for the listeners and the watchers' rows being read."""
+        """How far back a read must reach for the listeners and for every run whose rows are being read."""
         reaches = [r for r in (listener.reach() for listener in self.listeners) if r is not None]
         reaches += self.reader.reach()
         return min(reaches, default=None)

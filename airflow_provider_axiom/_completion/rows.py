@@ -155,7 +155,8 @@ class RowsRead:
         self._give_up("unreadable")
 
     def reports(self, reports: Sequence[RunReport] | Listing, sent: float) -> None:
-        """A read of ``/run-reports`` (``sent``: its ``monotonic`` send time) that reaches back to the run."""
+        """A read of ``/run-reports`` (``sent``: its ``monotonic`` send time); one that stops short of the
+        run (:meth:`Listing.reaches`) can supersede it but neither confirm nor miss it."""
         if self.state == "done" or (self.created_at is None and not self.beyond):
             return
         reports = _listing(reports)
