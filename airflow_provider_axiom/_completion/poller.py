@@ -5,8 +5,9 @@ which assigns runs to every waiter together, and to every listener (asset watche
 What then needs ``/run-data`` (a successful run's rows, the status of a run with a run id, a run
 beyond the widest window) goes to the read queue (``reads``), a waiting task's read and an asset
 watcher's alike, at the pace the key's limiter allows. A run's rows are read and confirmed by one
-state machine (``rows``): the tick's read confirms them, or sooner a read of the reports sent as soon
-as ``/run-data`` has answered, when the key's budget has room for it.
+state machine (``rows``): a later tick's read confirms them. Once rows have been read the next tick
+comes at once, not at the interval, when the key's budget has room for it: the read that confirms
+them also looks for every other run's end, and the tick after it comes an interval later.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class KeyPoller:
         self._reading: asyncio.Task[None] | None = None
         self._deep_turn = 0
         self.listed: set[str] = set()  # names with at least one report in the last read
+        self.last_sent = float("-inf")  # monotonic send time of the last tick's read
+        self._soon = asyncio.Event()  # rows wait to be confirmed: tick now if the budget has room
 
     # -- membership: waiters and listeners join and leave alike
 
@@ -166,7 +169,7 @@ class KeyPoller:
                 wait = interval - (clock.monotonic() - began)
                 now = clock.now()
                 soonest = min(((w.deadline - now).total_seconds() for w in self.waiters), default=wait)
-                await clock.asleep(max(0.0, min(wait, soonest)))
+                await self._pause(max(0.0, min(wait, soonest)))
         except asyncio.CancelledError:
             if self.members:  # cancelled from outside while runs are waited for: they learn of it
                 self.crash(asyncio.CancelledError())
@@ -178,10 +181,37 @@ class KeyPoller:
             self._task = None
             if self._reading is not None:
                 self._reading.cancel()
-            self.reader.stop()
             if not self.members and self._on_idle is not None:
                 self._on_idle(self)
             await self.hook.aclose()
+
+    def tick_soon(self) -> None:
+        """Rows wait to be confirmed: tick now rather than at the interval, once the budget has room."""
+        self._soon.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` until the next tick, or less: until rows read since the last tick wait to be
+        confirmed and the key's budget has room for a read of the reports (:meth:`Reader.room`)."""
+        clock = self.hook.clock
+        if seconds <= 0:
+            await clock.asleep(0)  # a deadline is due: let its waiter run before the next tick
+            return
+        until = clock.monotonic() + seconds
+        while (left := until - clock.monotonic()) > 0:
+            if self._soon.is_set():
+                self._soon.clear()
+                if self.reader.unconfirmed(self.last_sent) and await self.reader.room():
+                    return
+                continue  # no room yet: a read still due or in flight asks again when it is over
+            sleep = asyncio.ensure_future(clock.asleep(left))
+            soon = asyncio.ensure_future(self._soon.wait())
+            try:
+                await asyncio.wait({sleep, soon}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleep.cancel()
+                soon.cancel()
+            if sleep.done() and not sleep.cancelled():
+                return
 
     def _watching(self) -> bool:
         """Whether a tick is needed to see runs end: a run still watched, or a listener."""
@@ -218,7 +248,7 @@ class KeyPoller:
             return
         self.ticks += 1
         self.reader.queue.tick = self.ticks
-        sent = clock.monotonic()
+        self.last_sent = sent = clock.monotonic()
         try:
             self.calls += 1
             reports = await self.hook.aget_run_reports(self.window)

@@ -4,10 +4,11 @@ A :class:`Reader` serves the key's read queue (``reads``): it sends each read wh
 hands the answer or the error to the read's :class:`~airflow_provider_axiom._completion.rows.RowsRead`
 (a run's rows) or judges the status it reads (a run by its run id, a run beyond the widest window),
 feeds every later read of the reports to the rows machines not yet settled, and settles them: a
-waiting task's waiter is finished, an asset watcher's read is handed back. It sends a read of the
-reports of its own as soon as rows have been read, when the key's budget has room for it (no read
-waiting, the limiter's next slot free), so rows are confirmed without waiting a whole tick; without
-room, the next tick's read confirms them.
+waiting task's waiter is finished, an asset watcher's read is handed back. Once rows have been read it
+asks the poller for its next tick now (:meth:`KeyPoller.tick_soon`), and the poller ticks at once when
+the key's budget has room for it (:meth:`Reader.room`: no read due or in flight, the limiter's next
+slot free), so rows are confirmed without waiting a whole tick, by a read that also looks for every
+other run's end; without room, the tick at the interval confirms them.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ class Reader:
         self.hook = poller.hook
         self.queue = ReadQueue(self._read)
         self.pending: list[Read] = []  # the reads whose rows are not yet settled (queued, read or confirming)
-        self._confirmer: asyncio.Task[None] | None = None
-        self._confirm_sent = float("-inf")
 
     def forget(self, waiter: Waiter) -> None:
         """A waiter left: its reads are not made."""
@@ -56,10 +55,6 @@ class Reader:
         """The poller died: every watcher's read waited for is over (unsettled)."""
         for read in self.pending:
             read.over.set()
-
-    def stop(self) -> None:
-        if self._confirmer is not None:
-            self._confirmer.cancel()
 
     def reach(self) -> list[DateTime]:
         """The start times of the runs whose rows are being read, tasks' and watchers' (the reads of the
@@ -135,29 +130,19 @@ class Reader:
             say_no_rows(waiter.tell, rows.name, rows.unavailable)
             waiter.finish(waiter.obs, unavailable=rows.unavailable)
 
-    def _confirm_soon(self) -> None:
-        """A read of the reports now, for the rows just read, when the key's budget has room for it."""
-        if not self.poller.running or (self._confirmer is not None and not self._confirmer.done()):
-            return  # a single look confirms on its next tick; one confirming read at a time
-        if any(r.rows is not None and r.rows.state == "confirming" for r in self.pending):
-            self._confirmer = asyncio.get_running_loop().create_task(self._confirm_reads())
+    def unconfirmed(self, since: float) -> bool:
+        """Whether rows read after ``since`` (a read of the reports' send time) wait to be confirmed."""
+        return any(
+            r.rows is not None and r.rows.state == "confirming" and r.rows.answered_at > since for r in self.pending
+        )
 
-    async def _confirm_reads(self) -> None:
+    async def room(self) -> bool:
+        """Whether the key's budget has room for a read of the reports now: no read due or in flight (reads
+        go first), and the limiter's next slot at most one spacing away."""
+        if self.queue.busy:
+            return False
         limiter = (await self.hook.atransport()).limiter
-        while True:
-            waiting = [r for r in self.pending if r.rows and r.rows.state == "confirming"]
-            if not any(r.rows and r.rows.answered_at > self._confirm_sent for r in waiting):
-                return
-            if self.queue.busy or limiter.free_in() > limiter.spacing:
-                return  # no room: reads go first, and the tick confirms
-            self._confirm_sent = sent = self.hook.clock.monotonic()
-            try:
-                self.poller.calls += 1
-                window = self.poller.window
-                reports = await self.hook.aget_run_reports(window)
-            except AxiomError:
-                return  # the tick confirms
-            self.feed(reports, sent, full=len(reports) >= window)
+        return limiter.free_in() <= limiter.spacing
 
     # -- reads through /run-data
 
@@ -172,7 +157,8 @@ class Reader:
         except BaseException as exc:  # a bug: every waiter learns of it, none hangs
             self.poller.crash(exc)
         finally:
-            self._confirm_soon()
+            if self.unconfirmed(self.poller.last_sent):
+                self.poller.tick_soon()  # it ticks at once if the budget has room (see ``room``)
 
     async def _read_rows(self, read: Read) -> None:
         rows, waiter = read.rows, read.waiter
