@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -17,6 +18,8 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom._compat import AirflowFailException
+from airflow_provider_axiom._completion.registry import poller_for
+from airflow_provider_axiom._completion.wait import wait_for_run
 from airflow_provider_axiom._run_ref import RunRef
 from airflow_provider_axiom.exceptions import AxiomConfigError, AxiomConnectionError
 from airflow_provider_axiom.hooks.axiom import AxiomHook
@@ -84,6 +87,65 @@ def test_200_waiters_share_one_reports_call_per_tick(axiom_emulator):
     assert reports_calls < 200
     assert not [r for r in axiom_emulator.requests() if r["status"] == 429]
     assert len(axiom_emulator.requests("run-data")) == successes  # output once per success
+
+
+class HeldInterval:
+    """Emulated time in which a poll interval never elapses: a sleep of 2 s or more waits forever, shorter
+    ones (the limiter's spacing) move the emulator's clock. So a second tick can only be an early one."""
+
+    def __init__(self, emulated: EmulatedTime) -> None:
+        self.emulated = emulated
+        self.held: list[float] = []
+
+    def hook(self) -> AxiomHook:
+        async def asleep(seconds: float) -> None:
+            if seconds >= 2.0:
+                self.held.append(seconds)
+                await asyncio.Event().wait()
+            self.emulated.sleep(seconds)
+            await asyncio.sleep(0)
+
+        base = self.emulated.as_clock()
+        return AxiomHook(clock=replace(base, asleep=asleep))
+
+
+def wait_by_name(names: list[str], emulated: EmulatedTime) -> tuple[list[dict[str, Any]], list[str]]:
+    """Trigger ``names``, let every run end, then wait for them all in one poller that cannot tick at the
+    interval; the events, and the endpoints the wait called, in order."""
+    results = [emulated.hook().trigger_automation(name) for name in names]
+    emulated.sleep(300)  # every run has ended and its window is final
+    held = HeldInterval(emulated)
+    hook = held.hook()
+    deadline = emulated.now.add(hours=1)
+    before = len(emulated.emulator.requests())
+
+    async def main() -> list[dict[str, Any]]:
+        await poller_for(hook)  # the connection resolved first: every wait then joins before the first tick
+        waits = (  # by name and start time: their rows need a confirming read
+            wait_for_run(hook, replace(RunRef.from_trigger(r), run_id=None), deadline=deadline) for r in results
+        )
+        return await asyncio.wait_for(asyncio.gather(*waits), timeout=30)  # real seconds: no early tick hangs
+
+    events = asyncio.run(main())
+    assert held.held  # the poller did wait for its interval, which never came
+    return events, [r["endpoint"] for r in emulated.emulator.requests()[before:]]
+
+
+@pytest.mark.axiom_scenario(scale_scenario(8))
+def test_rows_just_read_are_confirmed_by_an_early_tick_when_the_budget_has_room(axiom_emulator):
+    events, calls = wait_by_name(["Job 1", "Job 2"], EmulatedTime(axiom_emulator))
+    assert [e["summary"]["data"] for e in events] == [{"out": [["row 1"]]}, {"out": [["row 2"]]}]
+    # the tick that saw both runs end, their reads, then one tick at once (no interval) that confirmed both
+    assert calls == ["run-reports", "run-data", "run-data", "run-reports"], calls
+
+
+@pytest.mark.axiom_scenario(scale_scenario(8))
+def test_the_early_tick_waits_for_every_read_due_before_it(axiom_emulator):
+    """Reads go first: six rows reads (more than go in flight at once) before the tick that confirms them."""
+    names = [f"Job {i}" for i in range(1, 7)]
+    events, calls = wait_by_name(names, EmulatedTime(axiom_emulator))
+    assert [e["summary"]["data"] for e in events] == [{"out": [[f"row {i}"]]} for i in range(1, 7)]
+    assert calls == ["run-reports", *["run-data"] * 6, "run-reports"], calls
 
 
 def test_a_pinned_run_pushed_beyond_the_widest_report_window_still_resolves(axiom_emulator, monkeypatch):

@@ -27,6 +27,7 @@ from airflow_provider_axiom._completion.rows import Listing, RowsRead
 from airflow_provider_axiom._completion.waiter import Waiter, say_no_rows, say_retry
 from airflow_provider_axiom._matching import DataUnavailable, RunObservation, deep_observation
 from airflow_provider_axiom._protocol import run_state
+from airflow_provider_axiom._transport import MIN_SLEEP
 from airflow_provider_axiom.exceptions import AxiomError, AxiomOutputUnreadableError
 from airflow_provider_axiom.results import RunReport
 
@@ -138,11 +139,11 @@ class Reader:
 
     async def room(self) -> bool:
         """Whether the key's budget has room for a read of the reports now: no read due or in flight (reads
-        go first), and the limiter's next slot at most one spacing away."""
+        go first), and the limiter's next slot at most one spacing away (give or take a wait too short to sleep)."""
         if self.queue.busy:
             return False
         limiter = (await self.hook.atransport()).limiter
-        return limiter.free_in() <= limiter.spacing
+        return limiter.free_in() <= limiter.spacing + MIN_SLEEP
 
     # -- reads through /run-data
 
