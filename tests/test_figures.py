@@ -54,3 +54,53 @@ def test_no_page_types_a_benchmark_figure_by_hand():
     assert "| N | poller |" not in page and "| storm |" not in page
     readme = (REPO / "README.md").read_text()
     assert " s, 51 s and 76 s" not in readme  # the demo's times, once copied into the Quickstart
+
+
+def test_the_benchmarks_name_their_figures_as_the_committed_file_does(tmp_path, monkeypatch):
+    """A benchmark that renamed a case would start a second row beside the recorded one: the names it
+    records are the committed file's."""
+    import argparse
+
+    import figures
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from waiting_scale import record_figures
+
+    path = tmp_path / "figures.json"
+    real_record = figures.record
+    monkeypatch.setenv("AXIOM_RECORD_FIGURES", "1")
+    monkeypatch.setattr(figures, "record", lambda *args, **kwargs: real_record(*args, **kwargs, path=path))
+
+    def result(n: int) -> dict:
+        return {
+            "n": n,
+            "calls_per_min": {"run-reports": 8.0, "run-data": 70.0},
+            "correct": n,
+            "rate_limited": 0,
+            "max_in_60s": 85,
+            "p50": 2.0,
+            "p95": 5.0,
+            "detect_p50": 1.0,
+            "detect_p95": 4.0,
+            "rss_kib_per_run": 50.0,
+        }
+
+    def cases(*sizes: int, one_name: int = 0, naive: bool = True) -> list[dict]:
+        named = [{"case": "N names", "provider": result(n), **({"naive": result(n)} if naive else {})} for n in sizes]
+        return named + ([{"case": "one name", "provider": result(one_name)}] if one_name else [])
+
+    def storm(procs: int, share: int = 0) -> dict:
+        return {"procs": procs, "share": share, "calls": 200, "started": 200, "errors": {}, "duplicates": 0}
+
+    storms = [
+        {**storm(1), "time_to_start_all": 140, "rate_limited": 0, "max_in_60s": 85},
+        {**storm(4), "time_to_start_all": 144, "rate_limited": 20, "max_in_60s": 120},
+        {**storm(4, 25), "time_to_start_all": 139, "rate_limited": 0, "max_in_60s": 88},
+    ]
+    args = argparse.Namespace(speed=1.0, quick=False, fetch_output=True)
+    assert record_figures(cases(10, 50, 200, 1000, one_name=50), storms, args, [])
+    args.fetch_output = False
+    assert record_figures(cases(1000, naive=False), [], args, [])  # measured without the naive rows
+    recorded, committed = load(path), load()
+    for section in ("waiting_scale", "trigger_storm"):
+        assert set(recorded[section]) == set(committed[section]), section
