@@ -68,7 +68,7 @@ class KeyPoller:
         self.key = key
         self.members: list[Member] = []
         self.window = REPORT_WINDOW
-        self.calls = 0  # /run-reports calls made, ticks and confirming reads (for tests and benchmarks)
+        self.calls = 0  # /run-reports calls made (for tests and benchmarks)
         self.ticks = 0
         self.claimed: dict[str, list[DateTime]] = {}  # runs already assigned to waiters that finished
         self.reader = Reader(self)  # the reads through /run-data, and the rows machines they drive

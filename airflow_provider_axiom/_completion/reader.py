@@ -39,7 +39,7 @@ WATCH_READ_TRIES = 5
 
 
 class Reader:
-    """The reads of one poller: its queue, its rows machines, its confirming reads."""
+    """The reads of one poller: its queue and its rows machines."""
 
     def __init__(self, poller: KeyPoller) -> None:
         self.poller = poller
