@@ -68,7 +68,6 @@ class KeyPoller:
         self.key = key
         self.members: list[Member] = []
         self.window = REPORT_WINDOW
-        self.calls = 0  # /run-reports calls made (for tests and benchmarks)
         self.ticks = 0
         self.claimed: dict[str, list[DateTime]] = {}  # runs already assigned to waiters that finished
         self.reader = Reader(self)  # the reads through /run-data, and the rows machines they drive
@@ -250,7 +249,6 @@ class KeyPoller:
         self.reader.queue.tick = self.ticks
         self.last_sent = sent = clock.monotonic()
         try:
-            self.calls += 1
             reports = await self.hook.aget_run_reports(self.window)
         except AxiomError as err:
             log.warning("axiom.ai: reading the run reports failed (%s): %s", key_scope(self.fingerprint), err)
