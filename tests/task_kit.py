@@ -48,11 +48,38 @@ SCENARIO = scenario(
 
 
 class FakeTI:
+    task_id, map_index = "axiom", -1
+
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
+        self.pulls: list[dict[str, Any]] = []
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", *, map_indexes: Any = None) -> Any:
+        """This task instance's own XCom (the only one these tests push)."""
+        self.pulls.append({"task_ids": task_ids, "key": key, "map_indexes": map_indexes})
+        return self.xcom.get(key) if (task_ids, map_indexes) == (self.task_id, self.map_index) else None
+
+
+def record_masks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every secret registered with Airflow's masker from here on, in order (it is still registered)."""
+    try:
+        from airflow.sdk._shared.secrets_masker import secrets_masker  # Airflow 3.2+
+    except ImportError:
+        from airflow.sdk.execution_time import secrets_masker  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+    registered: list[str] = []
+    original = secrets_masker.SecretsMasker.add_mask
+
+    def add_mask(self: Any, secret: Any, name: str | None = None) -> None:
+        if isinstance(secret, str):
+            registered.append(secret)
+        original(self, secret, name)
+
+    monkeypatch.setattr(secrets_masker.SecretsMasker, "add_mask", add_mask)
+    return registered
 
 
 class EmulatedTime:

@@ -10,6 +10,7 @@ import pendulum
 import pytest
 
 from airflow_provider_axiom._compat import RESUME_GUARD, this_process
+from airflow_provider_axiom._protocol import viewer_link_masked
 from airflow_provider_axiom.exceptions import (
     AxiomApiError,
     AxiomAuthError,
@@ -330,7 +331,10 @@ async def test_sensor_deferrable(axiom_emulator):
     assert "max_poll_interval" not in trigger.serialize()[1]  # deprecated, and never passed on
     emulated = EmulatedTime(axiom_emulator)
     event = await run_trigger(trigger, emulated)
-    assert s.execute_complete(context(), event)["data"] == {"google-sheet-data": NEW_ROWS}
+    assert event["summary"]["viewer_url"] == viewer_link_masked(started.viewer_url) != started.viewer_url
+    result = s.execute_complete(context(), event)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS}
+    assert result["viewer_url"] == started.viewer_url  # restored from the sensor's own viewer_url
 
 
 def poking_sensor(axiom_emulator, name: str, **kwargs) -> tuple[AxiomRunSensor, EmulatedTime]:

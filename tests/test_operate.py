@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import pytest
 
 from airflow_provider_axiom.hooks.axiom import AxiomHook
 from airflow_provider_axiom.testing.emulator import AxiomEmulator
 from tests.dags_cli import airflow
+from tests.task_kit import record_masks
 
 
 def test_the_hook_registers_no_secret_beyond_what_airflow_does(monkeypatch):
@@ -22,20 +22,7 @@ def test_the_hook_registers_no_secret_beyond_what_airflow_does(monkeypatch):
     """
     from airflow_provider_axiom._compat import BaseHook
 
-    try:
-        from airflow.sdk._shared.secrets_masker import secrets_masker  # Airflow 3.2+
-    except ImportError:
-        from airflow.sdk.execution_time import secrets_masker  # type: ignore[no-redef,attr-defined,unused-ignore]
-
-    registered: list[Any] = []
-    original = secrets_masker.SecretsMasker.add_mask
-
-    def add_mask(self: Any, secret: Any, name: str | None = None) -> None:
-        if isinstance(secret, str):
-            registered.append(secret)
-        original(self, secret, name)
-
-    monkeypatch.setattr(secrets_masker.SecretsMasker, "add_mask", add_mask)
+    registered = record_masks(monkeypatch)
     extra = {"timeout": "30", "max_retries": "3", "rate_limit_per_minute": "25"}
     monkeypatch.setenv(
         "AIRFLOW_CONN_AXIOM_MASKING",

@@ -16,6 +16,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_axiom._protocol import viewer_link_masked
 from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom.sensors.axiom import AxiomRunSensor
 from tests.task_kit import (
@@ -74,11 +75,14 @@ def test_a_trigger_serialised_by_0_2_loads_and_completes(axiom_emulator, task):
     assert not set(now) & {"not_before", "automation_name", "max_poll_interval"}  # saved again in the new shape
     event = asyncio.run(run_trigger(trigger, emulated))
     assert event["status"] == "success" and event[KEY]["attempt"] == 1
+    ti = FakeTI()  # what the task itself recorded restores the link the event shows masked
     if task == "operator":
         waited: Any = operator(emulated, automation_name="Export leads", deferrable=True)
+        ti.xcom["viewer_url"] = kwargs["viewer_url"]  # pushed by 0.2 before it deferred
     else:
-        waited = AxiomRunSensor(task_id="watch", automation_name="Export leads")
-    result = waited.execute_complete({"ti": FakeTI()}, event)
+        waited = AxiomRunSensor(task_id="watch", automation_name="Export leads", viewer_url=kwargs["viewer_url"])
+    assert event[KEY]["viewer_url"] == viewer_link_masked(kwargs["viewer_url"])
+    result = waited.execute_complete({"ti": ti}, event)
     assert result["status"] == "Success" and result["data"] == {"google-sheet-data": NEW_ROWS}
     assert result["automation_name"] == "Export leads" and result["viewer_url"] == kwargs["viewer_url"]
     assert len(axiom_emulator.started_runs("Export leads")) == 1
@@ -120,8 +124,10 @@ def test_the_run_s_identity_is_one_value_from_the_trigger_s_answer_to_the_event(
     event = asyncio.run(run_trigger(trigger, emulated))
     ref = RunRef.from_dict(event[KEY])
     assert ref.created_at is not None
-    assert {**event[KEY], "created_at": None} == kwargs[KEY]
-    assert op.execute_complete(ctx, event)["data"] == {"google-sheet-data": NEW_ROWS}
+    link = kwargs[KEY]["viewer_url"]  # the event shows its password masked; the task restores it
+    assert {**event[KEY], "created_at": None} == {**kwargs[KEY], "viewer_url": viewer_link_masked(link)}
+    result = op.execute_complete(ctx, event)
+    assert result["data"] == {"google-sheet-data": NEW_ROWS} and result["viewer_url"] == link
 
 
 def test_max_poll_interval_is_accepted_with_a_deprecation_warning_and_unused():

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_axiom import exceptions
 from airflow_provider_axiom._matching import DataUnavailable, RunObservation
-from airflow_provider_axiom._protocol import iso
+from airflow_provider_axiom._protocol import MASK, iso, viewer_link_masked, viewer_password
 from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom._upgrade import event_field
@@ -89,6 +89,49 @@ def event(ref: RunRef, status: str, message: str, **extra: Any) -> dict[str, Any
     """A wait's event: ``status`` (one of :data:`EVENT_STATUSES`), ``message``, and the run's identity under
     :data:`~airflow_provider_axiom._run_ref.KEY` (its own serialised form, read back with :func:`run_field`)."""
     return {"status": status, "message": message, KEY: ref.to_dict(), **extra}
+
+
+def link_masked(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as the trigger fires it: the viewer link's password shown as ``***``, in the run's identity
+    and in the summary.
+
+    Airflow's triggerer logs every event it fires, with its payload. Keeping the password out of the event
+    means the triggerer registers no secret per run: its masker keeps every secret for the life of the
+    process and recompiles one expression of all of them for each new one, so a secret per run costs
+    O(n²) over the runs a triggerer waits for. The task restores the link from its own record
+    (:func:`link_restored`).
+    """
+    out = dict(payload)
+    for key in (KEY, "summary"):
+        part = out.get(key)
+        if isinstance(part, dict) and part.get("viewer_url"):
+            out[key] = {**part, "viewer_url": viewer_link_masked(str(part["viewer_url"]))}
+    return out
+
+
+def link_restored(event: Any, known: str | None) -> Any:
+    """``event`` with its viewer link whole again, from ``known``: the link the task itself recorded.
+
+    Restored only where the event's link is ``known``'s masked form, so a link recorded for another run is
+    never put in its place. An event that carries the whole link (the worker-side wait, or an event fired
+    before the trigger masked it) is returned as it is.
+    """
+    if not (isinstance(event, dict) and known and viewer_password(known)):
+        return event
+    masked = viewer_link_masked(known)
+    out = dict(event)
+    for key in (KEY, "summary"):
+        part = out.get(key)
+        if isinstance(part, dict) and part.get("viewer_url") == masked:
+            out[key] = {**part, "viewer_url": known}
+    return out
+
+
+def whole_link(link: Any) -> str | None:
+    """``link`` when it can open the viewer and stop the run; None when it is absent or its password masked."""
+    if not isinstance(link, str) or not link or viewer_password(link) == MASK:
+        return None
+    return link
 
 
 def run_field(event: Any, key: str) -> Any:

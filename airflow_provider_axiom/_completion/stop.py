@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def _no_handle(name: str, why: str, viewer_url: str | None, run_id: str | None) -> bool:
     if not (viewer_url or run_id):
         log.warning(
-            "axiom.ai: cannot stop the run of %r (%s): it has neither a viewer URL nor a run id (a queued trigger)",
+            "axiom.ai: cannot stop the run of %r (%s): it has neither a viewer URL nor a run id (a queued trigger, "
+            "or a deferred task whose viewer_url XCom is gone: the trigger's event shows the password masked)",
             name,
             why,
         )

@@ -15,6 +15,7 @@ from airflow_provider_axiom._protocol.classify import (
     safe_to_resend,
 )
 from airflow_provider_axiom._protocol.requests import (
+    MASK,
     VIEWER_LINK_KEY,
     ApiRequest,
     ViewerCredentials,
@@ -49,6 +50,7 @@ from airflow_provider_axiom._time import iso, parse_http_date, parse_timestamp, 
 
 __all__ = [
     "DOCUMENTED_STATUSES",
+    "MASK",
     "NOT_JSON",
     "VIEWER_LINK_KEY",
     "ApiRequest",

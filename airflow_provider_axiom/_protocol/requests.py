@@ -224,10 +224,17 @@ def viewer_password(viewer_url: str | None) -> str | None:
     return found[0] or None
 
 
+#: What a masked password reads as (as Airflow's masker shows it).
+MASK = "***"
+#: The viewer link's password parameter, whose value ``viewer_link_masked`` hides.
+_PASSWORD_PARAM = re.compile(r"(^|[?&])(password|pw)=[^&#]*")
+
+
 def viewer_link_masked(viewer_url: str) -> str:
-    """The viewer link with its password shown as ``***`` (safe for a log or an error message)."""
-    password = viewer_password(viewer_url)
-    return viewer_url.replace(password, "***") if password else viewer_url
+    """The viewer link with its password shown as ``***`` (safe for a log, an error message or an event)."""
+    if not viewer_password(viewer_url):
+        return viewer_url
+    return _PASSWORD_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}", viewer_url)
 
 
 def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:

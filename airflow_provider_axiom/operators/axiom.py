@@ -13,12 +13,13 @@ from airflow_provider_axiom._compat import BaseOperator, BaseOperatorLink, conf,
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
+    link_restored,
     settles_run,
     stale_event,
     stop_remote_run,
     wait_for_run,
 )
-from airflow_provider_axiom._completion.events import run_field
+from airflow_provider_axiom._completion.events import run_field, whole_link
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
 from airflow_provider_axiom._protocol import to_datetime, viewer_password
 from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
@@ -342,12 +343,15 @@ class AxiomTriggerAutomationOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
-        if isinstance(event, dict):  # the link is known from the event (AxiomRunLink reads no XCom)
-            self._link_known, self._viewer_url = True, run_field(event, "viewer_url")
-            mask_secret(viewer_password(self._viewer_url))  # a new worker process after the deferral
         if stale_event(context, event):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
             return self.execute(context)
+        if isinstance(event, dict):  # the trigger masked the link's password: restore it from our record
+            event = link_restored(event, self._recorded_link(context))
+            link = run_field(event, "viewer_url")
+            if whole_link(link) or not link:  # known, or known to be none (else AxiomRunLink reads XCom)
+                mask_secret(viewer_password(link))  # a new worker process after the deferral
+                self._link_known, self._viewer_url = True, link
         try:
             return complete_from_event(event, stop=self._stop_event)
         finally:
@@ -355,8 +359,22 @@ class AxiomTriggerAutomationOperator(BaseOperator):
             if settles_run(event):
                 self._state(context).delete()
 
+    def _recorded_link(self, context: Context) -> str | None:
+        """The viewer link this task recorded before deferring (``_record``): this instance's, or its XCom."""
+        if getattr(self, "_viewer_url", None):
+            return self._viewer_url
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is None:
+            return None
+        try:
+            link = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_VIEWER_URL, map_indexes=ti.map_index)
+        except Exception as err:  # the link stays masked: the run's result does not depend on it
+            self.log.warning("axiom.ai: could not read this task's viewer link from XCom: %r", err)
+            return None
+        return link if isinstance(link, str) else None
+
     def _stop_event(self, event: dict[str, Any]) -> bool:
-        return self._stop(run_field(event, "viewer_url"), run_field(event, "run_id"), "timeout")
+        return self._stop(whole_link(run_field(event, "viewer_url")), run_field(event, "run_id"), "timeout")
 
     def _stop(self, viewer_url: str | None, run_id: str | None, why: str) -> bool:
         with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:

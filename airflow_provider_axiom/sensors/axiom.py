@@ -21,6 +21,7 @@ from airflow_provider_axiom._compat import (
 from airflow_provider_axiom._completion import (
     complete_from_event,
     defer_timeout,
+    link_restored,
     look_once,
     outcome_event,
     stale_event,
@@ -171,7 +172,9 @@ class AxiomRunSensor(BaseSensorOperator):
         """Resume after :class:`AxiomRunTrigger`: return the output, or raise (unknown events fail)."""
         if stale_event(context, event):
             return self.execute(context)
-        return complete_from_event(event, stop=lambda _: self._stop("timeout"))
+        mask_secret(viewer_password(self.viewer_url))  # a new worker process after the deferral
+        # The trigger masked the link's password in its event: the sensor's own link restores it.
+        return complete_from_event(link_restored(event, self.viewer_url or None), stop=lambda _: self._stop("timeout"))
 
     def _stop(self, why: str) -> bool:
         if not self.viewer_url:

@@ -14,14 +14,13 @@ from airflow_provider_axiom import _upgrade
 from airflow_provider_axiom._compat import (
     BaseTrigger,
     TriggerEvent,
-    amask_secret,
     resume_guarded,
     supervisor_asend,
     supervisor_comms,
 )
 from airflow_provider_axiom._completion import EVENT_STATUSES, astop_remote_run, wait_for_run
-from airflow_provider_axiom._completion.events import event
-from airflow_provider_axiom._protocol import iso, to_datetime, viewer_password
+from airflow_provider_axiom._completion.events import event, link_masked
+from airflow_provider_axiom._protocol import iso, to_datetime
 from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom.hooks.axiom import AxiomHook, stopping_hook
 
@@ -41,7 +40,8 @@ class AxiomRunTrigger(BaseTrigger):
     All triggers of one key in a triggerer share one poller: one ``/run-reports`` call per tick
     for all of them, and runs are matched to their triggers together. Yields exactly one event
     and returns: ``{"status": "success" | "failure" | "timeout" | "error", "message": ...,
-    "summary": {...}}``. Transient API errors are absorbed until ``max_consecutive_errors`` looks
+    "summary": {...}}``; the event shows the viewer link's password as ``***`` (the task restores the
+    link from its own record). Transient API errors are absorbed until ``max_consecutive_errors`` looks
     (or output reads) in a row have failed. It never stops the run itself, except in
     :meth:`on_kill` once Airflow says the task is no longer deferred (Airflow 3.3+).
 
@@ -125,7 +125,6 @@ class AxiomRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            await amask_secret(viewer_password(self.run_ref.viewer_url))  # the event holds the link
             payload = await wait_for_run(
                 self.hook,
                 self.run_ref,
@@ -141,7 +140,7 @@ class AxiomRunTrigger(BaseTrigger):
         finally:
             await self.hook.aclose()
         await self._guard_resume()
-        yield TriggerEvent(payload)
+        yield TriggerEvent(link_masked(payload))  # Airflow logs the event: no password in it
 
     async def _guard_resume(self) -> None:
         """Fire no sooner than ``RESUME_GUARD`` after the task deferred (a short run ends within seconds of
