@@ -463,7 +463,22 @@ def _measure(
         else:
             wrong.append({"run": run["name"], "problem": problem})
     minutes = max(emu_end - emu0, 1e-9) / 60.0
+    # The budget's use while reads queue: from the first answered /run-data to the last, how many
+    # reads and polls a minute, and the reads' share of what the poll leaves of the API's limit.
+    reads = sorted(_parse(r["time"]) for r in admin(args.admin, "requests", endpoint="run-data") if r["status"] == 200)
+    backlog: dict[str, Any] = {}
+    if len(reads) >= 2 and reads[-1] > reads[0]:
+        span = (reads[-1] - reads[0]) / 60.0
+        reads_pm = (len(reads) - 1) / span
+        poll_pm = sum(1 for t in polls if reads[0] <= t <= reads[-1]) / span
+        backlog = {
+            "reads_per_min": round(reads_pm, 1),
+            "poll_per_min": round(poll_pm, 1),
+            "read_share": round(reads_pm / (LIMIT - poll_pm), 3),
+            "minutes": round(span, 1),
+        }
     return {
+        "backlog": backlog,
         "n": len(started),
         "events": len(events),
         "correct": correct,
@@ -678,6 +693,14 @@ def table(cases: list[dict[str, Any]], storms: list[dict[str, Any]], args: argpa
                 f"| {_fmt(r['p50'])} / {_fmt(r['p95'])} "
                 f"| {r['cpu_s']:.1f} | {r['rss_kib_per_run'] * 1.024:.1f} |"
             )
+    for case in cases:
+        b = (case.get("provider") or {}).get("backlog")
+        if b and b["minutes"] >= 2:  # reads queued long enough to say how well they use the budget
+            lines.append(
+                f"\n{case['case']}, N = {case['n']}: from the first `/run-data` to the last ({b['minutes']:.1f} min), "
+                f"reads {b['reads_per_min']:.1f} a minute and the poll {b['poll_per_min']:.1f}: the reads use "
+                f"{b['read_share']:.1%} of what the poll leaves of the API's {LIMIT}."
+            )
     if storms:
         lines += [
             "",
@@ -870,6 +893,7 @@ def record_figures(
                     "event_p50": r["p50"] if events else None,
                     "event_p95": r["p95"] if events else None,
                     "rss_kb_per_run": round(r["rss_kib_per_run"] * 1.024, 1),
+                    **{f"backlog_{k}": v for k, v in (r.get("backlog") or {}).items() if r["n"] >= 1000},
                     "conditions": conditions,
                 },
                 by=by,

@@ -12,7 +12,7 @@ import logging
 import httpx
 import pytest
 
-from airflow_provider_axiom._ratelimit import MAX_PAUSE, RateLimiter, limiter_for_key
+from airflow_provider_axiom._ratelimit import MARGIN, MAX_PAUSE, RateLimiter, limiter_for_key
 from airflow_provider_axiom.exceptions import (
     AxiomAuthError,
     AxiomBadRequestError,
@@ -319,7 +319,7 @@ def test_rate_limiter_keeps_a_margin_below_the_configured_rate():
     limiter = RateLimiter(100, clock=clock)
     waits = [limiter.reserve() for _ in range(200)]
     in_first_minute = sum(1 for w in waits if w is not None and w < 60)
-    assert in_first_minute <= 86  # 100 x 0.85, evenly spaced
+    assert in_first_minute == 93  # 100 x 0.93, evenly spaced: no more, and no less
 
 
 def test_a_429_halves_the_pace_and_honours_retry_after():
@@ -399,7 +399,7 @@ def test_hook_waits_for_the_limiter_instead_of_earning_429s(mock_hook, fake_time
     hook = mock_hook(lambda request: ok, extra={"rate_limit_per_minute": 2})
     for _ in range(3):
         hook.list_automations()
-    assert fake_time.sleeps == [pytest.approx(60 / 1.7)] * 2
+    assert fake_time.sleeps == [pytest.approx(60 / (2 * MARGIN))] * 2
 
 
 def test_one_limiter_per_key_per_process():
@@ -420,6 +420,6 @@ def test_concurrent_async_callers_share_the_limiter(mock_hook, fake_time):
         await asyncio.gather(*(h.alist_automations() for h in hooks))
 
     asyncio.run(main())
-    # one limiter for the key: the 8 calls went out 60 / 51 s apart, not together
+    # one limiter for the key: the 8 calls went out 60 / (60 x MARGIN) s apart, not together
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_at)]
-    assert len(sent_at) == 8 and min(gaps) >= 60 / 51 - 0.01
+    assert len(sent_at) == 8 and min(gaps) >= 60 / (60 * MARGIN) - 0.01
