@@ -695,7 +695,8 @@ def table(cases: list[dict[str, Any]], storms: list[dict[str, Any]], args: argpa
             )
     for case in cases:
         b = (case.get("provider") or {}).get("backlog")
-        if b and b["minutes"] >= 2:  # reads queued long enough to say how well they use the budget
+        # only where the reads queued behind the budget (the key at least 80 % busy) is the share telling
+        if b and b["minutes"] >= 2 and b["reads_per_min"] + b["poll_per_min"] >= 0.8 * LIMIT:
             lines.append(
                 f"\n{case['case']}, N = {case['n']}: from the first `/run-data` to the last ({b['minutes']:.1f} min), "
                 f"reads {b['reads_per_min']:.1f} a minute and the poll {b['poll_per_min']:.1f}: the reads use "

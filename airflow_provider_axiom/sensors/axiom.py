@@ -51,7 +51,8 @@ class AxiomRunSensor(BaseSensorOperator):
     :param started_after: the run's start is at or after this (datetime or ISO 8601; e.g.
         ``"{{ ti.xcom_pull(task_ids='trigger', key='triggered_at') }}"``). Templated. Default:
         the DAG run's start.
-    :param viewer_url: the run's viewer link, to stop it on timeout or kill. Templated, optional.
+    :param viewer_url: the run's viewer link, to stop it on timeout or kill (and whole in a deferred sensor's
+        result: the trigger's event shows its password masked). Templated, optional.
     :param axiom_conn_id: the ``axiom`` connection.
     :param deferrable: wait in the triggerer.
     :param clock_tolerance: slack when comparing the run's start with ``started_after``.
