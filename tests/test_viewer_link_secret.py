@@ -10,8 +10,7 @@ from airflow.providers.common.compat.sdk import redact
 
 from airflow_provider_axiom._compat import mask_secret
 from airflow_provider_axiom._completion import link_masked, link_restored
-from airflow_provider_axiom._completion.events import whole_link
-from airflow_provider_axiom._protocol import viewer_link_masked
+from airflow_provider_axiom._protocol import viewer_link_masked, whole_link
 from airflow_provider_axiom.exceptions import AxiomRunFailedError, AxiomRunTimeoutError
 from airflow_provider_axiom.operators.axiom import AxiomRunLink
 from tests.task_kit import SCENARIO, EmulatedTime, FakeTI, defer, operator, record_masks, run_trigger

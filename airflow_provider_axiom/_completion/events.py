@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from airflow_provider_axiom import exceptions
 from airflow_provider_axiom._matching import DataUnavailable, RunObservation
-from airflow_provider_axiom._protocol import MASK, iso, viewer_link_masked, viewer_password
+from airflow_provider_axiom._protocol import iso, viewer_link_masked, viewer_password
 from airflow_provider_axiom._run_ref import KEY, RunRef
 from airflow_provider_axiom._run_state import OUTCOMES, RunState
 from airflow_provider_axiom._upgrade import event_field
@@ -91,6 +92,16 @@ def event(ref: RunRef, status: str, message: str, **extra: Any) -> dict[str, Any
     return {"status": status, "message": message, KEY: ref.to_dict(), **extra}
 
 
+def _relinked(event: dict[str, Any], new_link: Callable[[str], str]) -> dict[str, Any]:
+    """``event`` with ``new_link(link)`` in place of the viewer link in the run's identity and the summary."""
+    out = dict(event)
+    for key in (KEY, "summary"):
+        part = out.get(key)
+        if isinstance(part, dict) and part.get("viewer_url"):
+            out[key] = {**part, "viewer_url": new_link(str(part["viewer_url"]))}
+    return out
+
+
 def link_masked(payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` as the trigger fires it: the viewer link's password shown as ``***``, in the run's identity
     and in the summary.
@@ -101,12 +112,7 @@ def link_masked(payload: dict[str, Any]) -> dict[str, Any]:
     O(n²) over the runs a triggerer waits for. The task restores the link from its own record
     (:func:`link_restored`).
     """
-    out = dict(payload)
-    for key in (KEY, "summary"):
-        part = out.get(key)
-        if isinstance(part, dict) and part.get("viewer_url"):
-            out[key] = {**part, "viewer_url": viewer_link_masked(str(part["viewer_url"]))}
-    return out
+    return _relinked(payload, viewer_link_masked)
 
 
 def link_restored(event: Any, known: str | None) -> Any:
@@ -119,19 +125,7 @@ def link_restored(event: Any, known: str | None) -> Any:
     if not (isinstance(event, dict) and known and viewer_password(known)):
         return event
     masked = viewer_link_masked(known)
-    out = dict(event)
-    for key in (KEY, "summary"):
-        part = out.get(key)
-        if isinstance(part, dict) and part.get("viewer_url") == masked:
-            out[key] = {**part, "viewer_url": known}
-    return out
-
-
-def whole_link(link: Any) -> str | None:
-    """``link`` when it can open the viewer and stop the run; None when it is absent or its password masked."""
-    if not isinstance(link, str) or not link or viewer_password(link) == MASK:
-        return None
-    return link
+    return _relinked(event, lambda link: known if link == masked else link)
 
 
 def run_field(event: Any, key: str) -> Any:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from airflow_provider_axiom import _run_ids
+from airflow_provider_axiom._protocol import whole_link
 from airflow_provider_axiom.exceptions import AxiomError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def _stopped(hook: AxiomHook, name: str, why: str, err: AxiomError | None, by_id
 
 def stop_remote_run(hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None) -> bool:
     """Best effort, bounded: ask the API to stop a run. Returns whether the request was accepted."""
+    viewer_url = whole_link(viewer_url)  # a link whose password is masked (a trigger's event) stops nothing
     if _no_handle(name, why, viewer_url, run_id):
         return False
     by_id: bool | None = False
@@ -70,6 +72,7 @@ async def astop_remote_run(
     hook: AxiomHook, name: str, why: str, *, viewer_url: str | None, run_id: str | None = None
 ) -> bool:
     """Async :func:`stop_remote_run`."""
+    viewer_url = whole_link(viewer_url)
     if _no_handle(name, why, viewer_url, run_id):
         return False
     by_id: bool | None = False

@@ -31,6 +31,7 @@ from airflow_provider_axiom._protocol.requests import (
     validate_name,
     viewer_link_masked,
     viewer_password,
+    whole_link,
 )
 from airflow_provider_axiom._protocol.responses import (
     DOCUMENTED_STATUSES,
@@ -88,4 +89,5 @@ __all__ = [
     "validate_name",
     "viewer_link_masked",
     "viewer_password",
+    "whole_link",
 ]

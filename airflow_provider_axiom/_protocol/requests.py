@@ -237,6 +237,13 @@ def viewer_link_masked(viewer_url: str) -> str:
     return _PASSWORD_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}", viewer_url)
 
 
+def whole_link(link: object) -> str | None:
+    """``link`` when it can open the viewer and stop the run; None when it is absent or its password masked."""
+    if not isinstance(link, str) or not link or viewer_password(link) == MASK:
+        return None
+    return link
+
+
 def stop_request(viewer_url: str | None = None, run_id: str | None = None) -> ApiRequest:
     """``/stop`` by ``pid``/``pw`` read from the viewer URL (documented), else by the API's run id (undocumented)."""
     if not viewer_url and run_id:

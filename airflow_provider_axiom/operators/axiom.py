@@ -19,9 +19,9 @@ from airflow_provider_axiom._completion import (
     stop_remote_run,
     wait_for_run,
 )
-from airflow_provider_axiom._completion.events import run_field, whole_link
+from airflow_provider_axiom._completion.events import run_field
 from airflow_provider_axiom._completion.slots import DEFAULT_MAX_HOLD, could_hold, hold_now, teller, wait_for_slot
-from airflow_provider_axiom._protocol import to_datetime, viewer_password
+from airflow_provider_axiom._protocol import to_datetime, viewer_password, whole_link
 from airflow_provider_axiom._run_ref import DEFAULT_TOLERANCE, RunRef
 from airflow_provider_axiom._tasks import TaskState, as_timedelta, trigger_input, waiting_deadline
 from airflow_provider_axiom.exceptions import AxiomRunTimeoutError
@@ -346,9 +346,11 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         if stale_event(context, event):
             self.log.info("axiom.ai: this try resumed with an earlier try's event; starting over")
             return self.execute(context)
-        if isinstance(event, dict):  # the trigger masked the link's password: restore it from our record
-            event = link_restored(event, self._recorded_link(context))
+        if isinstance(event, dict):
             link = run_field(event, "viewer_url")
+            if link and not whole_link(link):  # the trigger masked its password: restore it from our record
+                event = link_restored(event, self._recorded_link(context))
+                link = run_field(event, "viewer_url")
             if whole_link(link) or not link:  # known, or known to be none (else AxiomRunLink reads XCom)
                 mask_secret(viewer_password(link))  # a new worker process after the deferral
                 self._link_known, self._viewer_url = True, link
@@ -374,7 +376,7 @@ class AxiomTriggerAutomationOperator(BaseOperator):
         return link if isinstance(link, str) else None
 
     def _stop_event(self, event: dict[str, Any]) -> bool:
-        return self._stop(whole_link(run_field(event, "viewer_url")), run_field(event, "run_id"), "timeout")
+        return self._stop(run_field(event, "viewer_url"), run_field(event, "run_id"), "timeout")
 
     def _stop(self, viewer_url: str | None, run_id: str | None, why: str) -> bool:
         with stopping_hook(self.axiom_conn_id, self.hook.clock) as hook:
